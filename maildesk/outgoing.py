@@ -1,0 +1,116 @@
+"""Stage: queue outgoing mail. Never sends: it renders a template, builds the message with a
+fixed Message-ID and writes it to the outbox, inside the caller's transaction."""
+
+from __future__ import annotations
+
+import secrets
+from datetime import datetime
+from typing import Any
+
+from maildesk.compose import build_message, make_message_id
+from maildesk.config import Station
+from maildesk.desk import Desk
+from maildesk.parse import ParsedMail
+
+URGENCY_TAGS = {"urgent": "URGENT", "semi_urgent": "SEMI-URGENT", "non_urgent": "NON-URGENT"}
+
+
+def _message_id(desk: Desk, kind: str, code: str) -> str:
+    return make_message_id(f"{kind}.{code}.{secrets.token_hex(6)}", desk.config.message_domain)
+
+
+def _queue(desk: Desk, station: Station, *, kind: str, to: list[str], template: str,
+           language: str, context: dict[str, Any], complaint: dict | None,
+           in_reply_to: str | None = None, references: tuple[str, ...] = (),
+           auto_submitted: str | None = "auto-replied",
+           attachments: list[tuple[str, str, bytes]] | None = None) -> str | None:
+    to = [a for a in to if a and not desk.store.is_undeliverable(a)]
+    if not to:
+        return None
+    code = complaint["code"] if complaint else "none"
+    subject, body = desk.templates.render(template, language, **context)
+    message_id = _message_id(desk, kind, code)
+    raw = build_message(
+        from_addr=station.address, from_name=station.name, to_addrs=to, subject=subject,
+        body=body, message_id=message_id, in_reply_to=in_reply_to,
+        references=[*references, *([in_reply_to] if in_reply_to else [])],
+        auto_submitted=auto_submitted, reply_to=station.address,
+        extra_headers={"X-Maildesk-Station": station.code,
+                       **({"X-Maildesk-Complaint": code} if complaint else {})},
+        date=desk.clock.now(), attachments=attachments or [],
+    )
+    desk.store.queue_mail(message_id=message_id, kind=kind, station=station.code,
+                          mail_from=station.address, rcpt_to=to, raw=raw,
+                          complaint_id=complaint["id"] if complaint else None)
+    return message_id
+
+
+def reply_language(desk: Desk, station: Station, mail: ParsedMail | None,
+                   stored: str | None = None) -> str:
+    language = stored or (mail.language if mail else None) or station.language
+    return language if desk.templates.has("ack", language) else station.language
+
+
+def queue_ack(desk: Desk, station: Station, complaint: dict, mail: ParsedMail,
+              next_step_by: datetime) -> str | None:
+    return _queue(
+        desk, station, kind="ack", to=[mail.reply_to or mail.from_addr], template="ack",
+        language=reply_language(desk, station, mail, complaint.get("language")),
+        context={"code": complaint["code"], "station_name": station.name,
+                 "urgency": complaint["urgency"], "subject": mail.subject,
+                 "next_step_by": desk.local_time(next_step_by),
+                 "station_address": station.address},
+        complaint=complaint, in_reply_to=mail.message_id, references=mail.references,
+    )
+
+
+def queue_notify(desk: Desk, station: Station, complaint: dict, mail: ParsedMail,
+                 template: str = "notify", history: list[dict] | None = None) -> str | None:
+    """Tell the station's officers; the mail carries the resident's attachments."""
+    files = [(a.filename, a.content_type, a.data) for a in mail.attachments]
+    return _queue(
+        desk, station, kind=template, to=[o.address for o in station.officers],
+        template=template, language="en",
+        context={"code": complaint["code"], "urgency": complaint["urgency"],
+                 "reasons": complaint.get("reasons") or [],
+                 "resident_name": complaint.get("resident_name") or "",
+                 "resident_addr": complaint.get("resident_addr") or "",
+                 "subject": mail.subject, "text": mail.text,
+                 "attachments": [{"name": a.filename, "content_type": a.content_type,
+                                  "size": a.size} for a in mail.attachments],
+                 "station_name": station.name,
+                 "received_at": desk.local_time(desk.clock.now()),
+                 "history": history or []},
+        complaint=complaint, auto_submitted="auto-generated", attachments=files,
+    )
+
+
+def queue_status(desk: Desk, station: Station, complaint: dict | None, mail: ParsedMail,
+                 history: list[dict]) -> str | None:
+    """Detail goes only to the address that filed the complaint; others get a neutral reply."""
+    language = reply_language(desk, station, mail)
+    common: dict[str, Any] = {"to": [mail.reply_to or mail.from_addr], "language": language,
+                              "in_reply_to": mail.message_id, "references": mail.references}
+    if complaint is None or mail.from_addr != complaint["resident_addr"]:
+        return _queue(desk, station, kind="status", template="status_unknown",
+                      context={"code": complaint["code"] if complaint else ""},
+                      complaint=None, **common)
+    return _queue(
+        desk, station, kind="status", template="status", complaint=complaint,
+        context={"code": complaint["code"], "status": complaint["status"],
+                 "updated_at": desk.local_time(datetime.fromisoformat(
+                     complaint["updated_at"])),
+                 "history": history},
+        **common,
+    )
+
+
+def queue_oversize(desk: Desk, station: Station, mail: ParsedMail, size: int) -> str | None:
+    limit = desk.config.max_mail_bytes
+    return _queue(
+        desk, station, kind="oversize", to=[mail.reply_to or mail.from_addr],
+        template="oversize", language=reply_language(desk, station, mail),
+        context={"size_mb": round(size / 1048576, 1), "limit_mb": round(limit / 1048576),
+                 "code": None},
+        complaint=None, in_reply_to=mail.message_id, references=mail.references,
+    )
