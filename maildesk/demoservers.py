@@ -38,7 +38,7 @@ from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
-from typing import Any, NamedTuple, Self, TypeVar
+from typing import Any, NamedTuple, Self, TypeVar, cast
 
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import SMTP as SMTPServer
@@ -46,6 +46,7 @@ from aiosmtpd.smtp import Envelope
 from aiosmtpd.smtp import Session as SMTPSession
 from imapclient import IMAPClient
 from proxyprotocol.reader import ProxyProtocolReader
+from proxyprotocol.sock import SocketInfo
 from pymap.backend.dict import Config as DictConfig
 from pymap.backend.dict import Identity as DictIdentity
 from pymap.backend.dict import Login as DictLogin
@@ -111,6 +112,41 @@ class _DemoImapConfig(DictConfig):
         return b"Server ready maildesk-demo"
 
 
+class _CoalescingWriter:
+    """StreamWriter stand-in that hands each pymap response to the socket in one write.
+
+    pymap writes a response piecewise (``* 1 FETCH `` then ``(FLAGS ...)``) and asyncio
+    sends each piece as its own TCP segment. A client reading a non-blocking socket can then
+    see half a line: imapclient's ``idle_check()`` raises ``IMAP4.abort: unterminated line``
+    when that happens, which made IDLE flaky. pymap always ``drain()``s after a complete
+    response, so buffering until then sends whole lines, as production servers do.
+    """
+
+    def __init__(self, writer: asyncio.StreamWriter) -> None:
+        self._writer = writer
+        self._buffer = bytearray()
+
+    def write(self, data: bytes | bytearray | memoryview) -> None:
+        self._buffer += data
+
+    def _flush(self) -> None:
+        if self._buffer:
+            self._writer.write(bytes(self._buffer))
+            self._buffer.clear()
+
+    async def drain(self) -> None:
+        self._flush()
+        await self._writer.drain()
+
+    def close(self) -> None:
+        self._flush()
+        self._writer.close()
+
+    def __getattr__(self, name: str) -> Any:
+        # Everything else (get_extra_info, is_closing, wait_closed...) is the real writer's.
+        return getattr(self._writer, name)
+
+
 class _PymapThread:
     """pymap's IMAP service on its own event loop in a background thread."""
 
@@ -165,7 +201,14 @@ class _PymapThread:
         # "demouser"/"demopass" account that we do not want.
         self._login = DictLogin(config)
         imap_server = IMAPServer(self._login, config)
-        callback = ProxyProtocolReader(config.proxy_protocol).get_callback(imap_server)
+
+        async def serve(
+            reader: asyncio.StreamReader, writer: asyncio.StreamWriter, sock_info: SocketInfo
+        ) -> None:
+            coalescing = cast(asyncio.StreamWriter, _CoalescingWriter(writer))
+            await imap_server(reader, coalescing, sock_info)
+
+        callback = ProxyProtocolReader(config.proxy_protocol).get_callback(serve)
         # pymap's IMAPService.start() would bind config.port but not tell us the port it got,
         # so we bind port 0 ourselves with the same server callback.
         self._server = await asyncio.start_server(callback, host=self._host, port=0)
@@ -269,8 +312,9 @@ class _SmtpHandler:
         except Exception as exc:
             log.exception("demo SMTP: local delivery failed")
             # A temporary failure makes a real client retry later, and the message is not
-            # reported by sent(): the caller can see it did not go through.
-            return f"451 4.3.0 Local delivery failed: {exc}"
+            # reported by sent(): the caller can see it did not go through. Only the type
+            # name goes into the reply: exception text could break the SMTP line.
+            return f"451 4.3.0 Local delivery failed ({type(exc).__name__})"
         return "250 2.0.0 OK: queued"
 
     def _deliver_and_record(self, mail_from: str, rcpt_tos: list[str], data: bytes) -> None:
@@ -284,11 +328,11 @@ class _SmtpHandler:
             self._deliver(login, password, data)
             delivered.add(login)
         with self._cond:
-            self._sent.append(SentMail(mail_from, rcpt_tos, data))
-            index = len(self._sent)
             # A file per message so a person running the demo can open what was "sent".
+            # Written first: if that fails, the message is not reported as sent either.
             self._sent_dir.mkdir(parents=True, exist_ok=True)
-            (self._sent_dir / f"{index:04d}.eml").write_bytes(data)
+            (self._sent_dir / f"{len(self._sent) + 1:04d}.eml").write_bytes(data)
+            self._sent.append(SentMail(mail_from, rcpt_tos, data))
             self._cond.notify_all()
 
     def sent(self) -> list[SentMail]:
@@ -425,11 +469,15 @@ def _wait_until_serving(host: str, port: int, greeting: bytes, deadline: float) 
     while time.monotonic() < deadline:
         try:
             with socket.create_connection((host, port), timeout=1.0) as sock:
-                if sock.recv(64).startswith(greeting):
-                    return
+                banner = sock.recv(64)
         except OSError as exc:
             last_error = exc
-        # Each attempt blocks in connect()/recv() with a timeout, so this is not a busy loop.
+            # A refused connect returns at once: pause briefly so a slow start is not a spin.
+            time.sleep(0.02)
+            continue
+        if banner.startswith(greeting):
+            return
+        raise RuntimeError(f"unexpected greeting from {host}:{port}: {banner!r}")
     raise TimeoutError(f"demo server on {host}:{port} not ready: {last_error}")
 
 

@@ -3,8 +3,9 @@
 The decision is made in cheap steps, most reliable first:
 
 1. Script.  Bengali, Devanagari and Latin letters are counted; the script with the most
-   letters wins (an Indic script wins a tie, since a few English words are normal inside an
-   Indic-language mail).  Text that is mostly some other script gives ``None``.
+   letters wins.  Indic letters count double: English words ("phone", "please", addresses)
+   creep into every Indic-language mail, while typing Indic script is a deliberate choice.
+   Text that is mostly some other script gives ``None``.
 2. Bengali script is always "bn" (Assamese shares it, but no station expects Assamese).
 3. Devanagari is Hindi or Marathi.  Short complaints defeat n-gram models, so a small list
    of function words and endings that only one of the two languages uses decides first;
@@ -32,6 +33,7 @@ _MAX_CHARS = 5000
 # langdetect's cost grows with its input; a few hundred chars are plenty for hi vs mr.
 _LANGDETECT_MAX_CHARS = 600
 
+_INDIC_WEIGHT = 2
 _BENGALI = re.compile(r"[\u0980-\u09ff]")
 _DEVANAGARI = re.compile(r"[\u0900-\u097f]")
 _LATIN = re.compile(r"[A-Za-z\u00c0-\u024f]")
@@ -46,12 +48,13 @@ _LATIN_WORD = re.compile(r"[a-z]+")
 _MR_WORDS = frozenset(
     "आहे आहेत आहोत होते होता होती आणि नाही नाहीत माझा माझी माझे माझ्या आमचा आमची आमचे "
     "आमच्या तुमच्या त्यांनी त्यांना झाले झाली झाला केली केले केला करा करावी मध्ये पण "
-    "येथे इथे खूप मला आम्ही तुम्ही कोणीतरी गेली गेले गेला घ्या द्या".split()
+    "येथे इथे खूप मला आम्ही तुम्ही कोणीतरी गेली गेले गेला घ्या द्या वाचवा पाठवा".split()
 )
-# Hindi: copula है/हैं, negation नहीं, "and" और, postpositions में/से/को, my/our forms...
+# Hindi: copula है/हैं, negation नहीं, "and" और, postpositions में/से/को, my/our forms,
+# imperatives (बचाओ, भेजो).  Shared words such as कृपया, का, की, पर are in neither list.
 _HI_WORDS = frozenset(
     "है हैं था थी थे और नहीं में से को मेरा मेरी मेरे हमारा हमारी हमारे मुझे हमें "
-    "गया गई गए किया कीजिए करें करो हुआ हुई रहा रही रहे यहाँ यहां वहाँ भी कृपया".split()
+    "गया गई गए किया कीजिए करें करो हुआ हुई रहा रही रहे यहाँ यहां वहाँ भी बचाओ भेजो भेजिए".split()
 )
 # ळ is everyday Marathi (वेळ, जवळ, सकाळ) and practically absent from Hindi; the genitive
 # ending -च्या (घराच्या, पोलिसांच्या) is likewise Marathi-only.
@@ -88,8 +91,8 @@ def detect_language(text: str) -> str | None:
         return None
     sample = text[:_MAX_CHARS]
     counts = {
-        "bn": len(_BENGALI.findall(sample)),
-        "dev": len(_DEVANAGARI.findall(sample)),
+        "bn": _INDIC_WEIGHT * len(_BENGALI.findall(sample)),
+        "dev": _INDIC_WEIGHT * len(_DEVANAGARI.findall(sample)),
         "latin": len(_LATIN.findall(sample)),
     }
     best = max(counts.values())

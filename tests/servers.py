@@ -296,9 +296,7 @@ class Dovecot:
         users.chmod(0o755)
         os.chown(mail, identity.mail_uid, identity.mail_gid)
         closed = [
-            str(parent)
-            for parent in workdir.parents
-            if not parent.stat().st_mode & stat.S_IXOTH
+            str(parent) for parent in workdir.parents if not parent.stat().st_mode & stat.S_IXOTH
         ]
         if closed:
             raise DovecotError(
@@ -394,16 +392,19 @@ class Dovecot:
     def set_uidvalidity_reset(self, user: str, folder: str = "INBOX") -> None:
         """Force a new UIDVALIDITY on ``folder`` while keeping its messages.
 
-        How it works in Dovecot 2.3 (maildir): the UIDVALIDITY and the UID of every file live
-        in ``dovecot-uidlist`` (and a copy in the ``dovecot.index*`` files).  Deleting those
-        makes Dovecot rebuild them on the next access: every message gets a fresh UID from 1
-        and the folder a new UIDVALIDITY, taken from the per-user ``dovecot-uidvalidity``
-        counter (max(now, last + 1)), so it differs even within the same second.  That
-        counter file lives in the user's maildir root and must be kept.  This is what a
-        client sees when a real server loses or rebuilds its index.
+        How it works in Dovecot 2.3 (maildir): UIDVALIDITY and the UID of every file are kept
+        in ``dovecot-uidlist``, with a copy in the ``dovecot.index*`` files.  Deleting both
+        makes Dovecot rebuild them on the next access: the messages get fresh UIDs from 1 and
+        the folder a new UIDVALIDITY from the per-user ``dovecot-uidvalidity`` counter
+        (max(now, last + 1)), so it differs even within the same second; that counter file
+        is in the user's maildir root and is kept.  This is what a client sees when a real
+        server loses or rebuilds its index.  (Deleting only ``dovecot-uidlist`` renumbers
+        the UIDs but keeps UIDVALIDITY from the index; deleting only the index changes
+        nothing.)
 
-        Do it while no session has the folder selected; sessions that already have it
-        open keep their in-memory view (Dovecot notices the change on its next sync).
+        A session that has the folder selected at that moment is disconnected by Dovecot on
+        its next command ("* BYE IMAP session state is inconsistent, please relogin."), which
+        imaplib reports as ``IMAP4.abort``.
         """
         path = self.maildir_path(user, folder)
         if not (path / "cur").is_dir():

@@ -232,6 +232,20 @@ def test_wait_for_sent_wakes_on_mail_from_another_thread(servers: DemoMailServer
     assert servers.sent() == sent
 
 
+def test_failed_local_delivery_is_a_temporary_smtp_error(
+    servers: DemoMailServers, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def broken_delivery(login: str, password: str, data: bytes) -> None:
+        raise ConnectionResetError("IMAP went away\r\n")
+
+    monkeypatch.setattr(servers._handler, "_deliver", broken_delivery)
+    with smtplib.SMTP(servers.smtp_host, servers.smtp_port, timeout=10) as smtp:
+        with pytest.raises(smtplib.SMTPDataError) as refused:
+            smtp.sendmail("officer@police.example", [STATION], RAW)
+    assert refused.value.smtp_code == 451
+    assert servers.sent() == []
+
+
 def test_wait_for_sent_times_out(servers: DemoMailServers) -> None:
     with pytest.raises(TimeoutError, match="0 of 1"):
         servers.wait_for_sent(1, timeout=0.05)

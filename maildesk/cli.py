@@ -1,0 +1,140 @@
+"""The `maildesk` command: a thin click layer over the package's functions."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import sys
+from pathlib import Path
+
+import click
+
+from maildesk.config import Config, load_config
+from maildesk.errors import ConfigError
+
+log = logging.getLogger("maildesk")
+
+
+def _setup_logging(verbose: bool) -> None:
+    logging.basicConfig(
+        level=logging.DEBUG if verbose else logging.INFO,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    for noisy in ("apscheduler", "imapclient", "aiosmtplib", "mail.log"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
+
+
+def _config(ctx: click.Context) -> Config:
+    try:
+        return load_config(ctx.obj["config"])
+    except ConfigError as exc:
+        raise click.ClickException(str(exc)) from exc
+
+
+@click.group()
+@click.option("--config", "config_path", type=click.Path(path_type=Path), default=None,
+              help="stations.yaml (default: $MAILDESK_CONFIG or config/stations.yaml)")
+@click.option("-v", "--verbose", is_flag=True, help="Log debugging detail.")
+@click.version_option(package_name="maildesk")
+@click.pass_context
+def main(ctx: click.Context, config_path: Path | None, verbose: bool) -> None:
+    """maildesk: every police station's email address as an accountable complaint desk."""
+    ctx.obj = {"config": config_path, "verbose": verbose}
+    _setup_logging(verbose)
+
+
+@main.command()
+@click.pass_context
+def run(ctx: click.Context) -> None:
+    """Run the daemon: watch every mailbox, answer, notify, send.
+
+    Example: maildesk --config /etc/maildesk/stations.yaml run
+    """
+    from maildesk.daemon import run_daemon
+
+    config = _config(ctx)
+    sys.exit(asyncio.run(run_daemon(config, ctx.obj["config"])))
+
+
+@main.command()
+@click.option("--once", is_flag=True, required=True, help="One pass, then exit.")
+@click.pass_context
+def poll(ctx: click.Context, once: bool) -> None:
+    """One intake pass over all stations, drain the outbox, exit (for cron and tests).
+
+    Example: maildesk poll --once
+    """
+    from maildesk.daemon import poll_once
+
+    config = _config(ctx)
+    report = asyncio.run(poll_once(config))
+    for result in report.passes:
+        state = f"error: {result.error}" if result.error else "ok"
+        kinds = ", ".join(f"{k} {n}" for k, n in sorted(result.kinds.items())) or "no new mail"
+        click.echo(f"{result.station}: {result.fetched} fetched ({kinds}); {state}")
+    sent = report.sent
+    click.echo(f"outbox: {sent.sent} sent, {sent.retrying} to retry, {sent.failed} failed")
+    if any(r.error for r in report.passes) or sent.failed:
+        sys.exit(1)
+
+
+@main.command()
+@click.pass_context
+def check(ctx: click.Context) -> None:
+    """Validate the configuration and log in to every mailbox and SMTP server.
+
+    Example: maildesk check
+    """
+    from maildesk.health import check_servers
+
+    config = _config(ctx)
+    click.echo(f"configuration {config.path}: ok, {len(config.stations)} stations, "
+               f"{len(config.zones)} zones, {len(config.rules.phrases)} phrases")
+    rows = asyncio.run(check_servers(config))
+    width = max(len(r[0]) for r in rows)
+    click.echo(f"{'station':<{width}}  {'imap':<30}  smtp")
+    for code, imap, smtp in rows:
+        click.echo(f"{code:<{width}}  {imap:<30}  {smtp}")
+    if any(not (i.startswith("ok") and s.startswith("ok")) for _, i, s in rows):
+        sys.exit(1)
+
+
+@main.command()
+@click.option("--json", "as_json", is_flag=True, help="One JSON object per file per line.")
+@click.argument("files", nargs=-1, required=True, type=click.Path(path_type=Path))
+@click.pass_context
+def inspect(ctx: click.Context, as_json: bool, files: tuple[Path, ...]) -> None:
+    """Dry run of parse, sort and classify on mail files (no database, no server).
+
+    Example: maildesk inspect --json tests/mail/*.eml
+    """
+    from maildesk.inspect import inspect_file
+
+    config = _config(ctx)
+    for path in files:
+        report = inspect_file(config, path)
+        if as_json:
+            click.echo(json.dumps(report, ensure_ascii=False))
+            continue
+        click.echo(f"== {report['file']}")
+        if "kind" not in report:
+            click.echo(f"   error: {report['error']}")
+            continue
+        click.echo(f"   {report['kind_name']} ({report['why']}); language {report['language']}")
+        click.echo(f"   {report['urgency']}: " + "; ".join(report["reasons"]))
+        if report.get("error"):
+            click.echo(f"   parse error: {report['error']}")
+
+
+@main.command()
+@click.option("--keep", type=click.Path(path_type=Path), default=None,
+              help="Keep the demo's data directory here instead of a temporary one.")
+def demo(keep: Path | None) -> None:
+    """The whole flow on this machine: local mail servers, sample mails, no root, no config.
+
+    Example: maildesk demo
+    """
+    from maildesk.demo import run_demo
+
+    sys.exit(run_demo(keep))

@@ -1,0 +1,67 @@
+"""`maildesk inspect`: a dry run of parse, sort and classify on mail files. Touches no
+database and no server; uses the configuration only for context (stations, officers)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from maildesk.classify import classify
+from maildesk.config import Config, Station
+from maildesk.parse import parse_mail
+from maildesk.sort import Context, sort_mail
+
+KIND_NAMES = {
+    "new": "new complaint", "followup": "follow-up", "officer": "officer reply",
+    "status": "status request", "autoreply": "auto-reply", "bounce": "bounce",
+    "list": "list or bulk mail", "own": "our own mail (loop)", "unreadable": "unreadable",
+    "rate_limited": "rate limited", "oversize": "oversize",
+}
+
+
+@dataclass(frozen=True)
+class _NoComplaints:
+    """Sorting's view of the store in a dry run: no complaint is known."""
+
+    def complaint_by_code(self, code: str) -> None:
+        return None
+
+    def complaint_by_message_ids(self, message_ids: list[str]) -> None:
+        return None
+
+    def messages_from(self, station: str, address: str, since: Any) -> int:
+        return 0
+
+
+def _station_for(config: Config, addresses: tuple[str, ...]) -> Station:
+    for station in config.stations:
+        if station.address in addresses:
+            return station
+    return config.stations[0]  # any mail can be inspected, addressed to a station or not
+
+
+def inspect_file(config: Config, path: Path) -> dict[str, Any]:
+    report: dict[str, Any] = {"file": str(path)}
+    try:
+        raw = path.read_bytes()
+    except OSError as exc:
+        report["error"] = f"cannot read: {exc.strerror}"
+        return report
+    mail = parse_mail(raw)
+    station = _station_for(config, mail.to_addrs)
+    decision = sort_mail(mail, Context(config, station, len(raw), _NoComplaints()))
+    verdict = classify(config.rules, mail.subject, mail.text)
+    code = decision.code
+    report.update({
+        "kind": decision.kind, "kind_name": KIND_NAMES.get(decision.kind, decision.kind),
+        "why": decision.reason, "station": station.code, "from": mail.from_addr,
+        "subject": mail.subject, "language": mail.language, "urgency": verdict.urgency,
+        "score": verdict.score, "reasons": list(verdict.reasons), "text": mail.text,
+        "officer": decision.kind == "officer", "complaint": code,
+        "attachments": [{"name": a.filename, "content_type": a.content_type, "size": a.size}
+                        for a in mail.attachments],
+    })
+    if mail.error:
+        report["error"] = mail.error
+    return report
