@@ -380,7 +380,32 @@ def _clean_addr_spec(addr: str) -> str:
     return f"{local}@{domain}"
 
 
-def _mailbox_tokens(name: str, addr: str, header: str) -> list[str]:
+# Longest display name (UTF-8 bytes) whose single encoded-word still fits a 998-byte line.
+_MAX_PHRASE_BYTES = (_HARD_LIMIT - 1 - _EW_OVERHEAD) // 4 * 3 - 3
+
+
+def _phrase_encoded_word(name: str) -> str:
+    """A display name as ONE encoded-word, even when that is longer than 75 characters.
+
+    RFC 2047 wants long text split into several words, and a compliant decoder joins adjacent
+    words without the whitespace between them.  CPython's address parser (email.policy.default,
+    3.11) does not: it keeps that whitespace, so its own output for a long Bengali name reads
+    back as "বার াণসী".  A single word is decoded identically by both (and by every common mail
+    client); the line may exceed 76 characters but stays far below 998.
+    """
+    data = name.encode("utf-8")
+    if len(data) > _MAX_PHRASE_BYTES:
+        kept = b""
+        for cluster in _clusters(name):
+            piece = cluster.encode("utf-8")
+            if len(kept) + len(piece) > _MAX_PHRASE_BYTES - 3:
+                break
+            kept += piece
+        data = kept + "…".encode()
+    return f"=?utf-8?b?{base64.b64encode(data).decode('ascii')}?="
+
+
+def _mailbox_tokens(name: str, addr: str) -> list[str]:
     name = " ".join(sanitize_header_text(name).split())
     tokens: list[str] = []
     if name:
@@ -391,7 +416,7 @@ def _mailbox_tokens(name: str, addr: str, header: str) -> list[str]:
             tokens.append(f'"{escaped}"')
         else:
             # Non-ASCII, or too long to stay on one line as a quoted-string.
-            tokens.extend(_encoded_words(name, _FOLD_AT - len(header) - 2))
+            tokens.append(_phrase_encoded_word(name))
     tokens.append(f"<{addr}>")
     return tokens
 
@@ -399,7 +424,7 @@ def _mailbox_tokens(name: str, addr: str, header: str) -> list[str]:
 def _address_list(header: str, entries: Sequence[tuple[str, str]]) -> str:
     tokens: list[str] = []
     for i, (name, addr) in enumerate(entries):
-        mailbox = _mailbox_tokens(name, _clean_addr_spec(addr), header)
+        mailbox = _mailbox_tokens(name, _clean_addr_spec(addr))
         if i < len(entries) - 1:
             mailbox[-1] += ","
         tokens.extend(mailbox)

@@ -71,6 +71,7 @@ class Daemon:
         self.wanted: set[str] = set()  # stations woken while their pass was running
         self.running: dict[str, asyncio.Task] = {}
         self.watchers: list[threading.Thread] = []
+        self.stopped: asyncio.Event | None = None
 
     # -- jobs ---------------------------------------------------------------------------------
 
@@ -183,18 +184,22 @@ class Daemon:
         self.schedule()
         log.info("SIGHUP: configuration reloaded (%d stations)", len(config.stations))
 
-    async def run(self) -> int:
+    def request_stop(self) -> None:
+        """SIGTERM: finish the batch in hand, send what is queued, exit."""
+        log.info("stopping: finishing the mail in hand")
+        self.stop.set()
+        if self.stopped is not None:
+            self.stopped.set()
+
+    async def run(self, signals: bool = True) -> int:
         loop = asyncio.get_running_loop()
-        stopped = asyncio.Event()
-
-        def terminate() -> None:
-            log.info("stopping: finishing the mail in hand")
-            self.stop.set()
+        self.stopped = stopped = asyncio.Event()
+        if self.stop.is_set():
             stopped.set()
-
-        loop.add_signal_handler(signal.SIGTERM, terminate)
-        loop.add_signal_handler(signal.SIGINT, terminate)
-        loop.add_signal_handler(signal.SIGHUP, self.reload)
+        if signals:
+            loop.add_signal_handler(signal.SIGTERM, self.request_stop)
+            loop.add_signal_handler(signal.SIGINT, self.request_stop)
+            loop.add_signal_handler(signal.SIGHUP, self.reload)
         self.schedule()
         self.scheduler.start()
         for station in self.config.stations:
