@@ -72,21 +72,26 @@ class Daemon:
         self.running: dict[str, asyncio.Task] = {}
         self.watchers: list[threading.Thread] = []
         self.stopped: asyncio.Event | None = None
+        self.sending = asyncio.Lock()
 
     # -- jobs ---------------------------------------------------------------------------------
 
     async def poll(self, code: str) -> None:
-        if code in self.running or self.stop.is_set():
+        """The scheduler's job: start a pass in a task of our own, so that shutting the
+        scheduler down never cancels a pass or a send half-way."""
+        if self.stop.is_set():
+            return
+        if code in self.running:
             self.wanted.add(code)  # the pass in hand may have listed INBOX before it arrived
             return
-        task = asyncio.current_task()
-        assert task is not None
-        self.running[code] = task
+        self.running[code] = asyncio.create_task(self._poll_station(code))
+
+    async def _poll_station(self, code: str) -> None:
+        loop = asyncio.get_running_loop()
         try:
             while True:
                 self.wanted.discard(code)
                 station = self.desk.config.station(code)
-                loop = asyncio.get_running_loop()
                 result = await loop.run_in_executor(self.pool, poll_station, self.desk,
                                                     station, self.stop)
                 self._after_pass(station, result)
@@ -94,8 +99,17 @@ class Daemon:
                     await self.send()
                 if code not in self.wanted or self.stop.is_set() or result.error:
                     break
+        except Exception:  # noqa: BLE001 - the runner loop: log, and the next run tries again
+            log.exception("station %s: pass failed unexpectedly", code)
         finally:
             self.running.pop(code, None)
+
+    async def send_job(self) -> None:
+        """The scheduler's outbox job; the drain runs in a task of our own (see poll)."""
+        if not self.stop.is_set() and not self.sending.locked():
+            task = asyncio.create_task(self.send())
+            self.running[f"outbox-{id(task)}"] = task
+            task.add_done_callback(lambda t: self.running.pop(f"outbox-{id(t)}", None))
 
     def _after_pass(self, station: Station, result: PassResult) -> None:
         job = self.scheduler.get_job(f"poll:{station.code}")
@@ -115,7 +129,9 @@ class Daemon:
                      dict(result.kinds))
 
     async def send(self) -> None:
-        result = await drain_outbox(self.desk)
+        # One drain at a time: two drains reading the same due rows would send them twice.
+        async with self.sending:
+            result = await drain_outbox(self.desk)
         if result.sent or result.failed:
             log.info("outbox: %d sent, %d to retry, %d failed", result.sent, result.retrying,
                      result.failed)
@@ -144,8 +160,11 @@ class Daemon:
                 mailbox.select_inbox()
                 failures = 0
                 while not self.stop.is_set() and mailbox.client is not None:
-                    if mailbox.wait_for_mail(timeout=IDLE_SECONDS):
-                        loop.call_soon_threadsafe(self.wake, station.code)
+                    if mailbox.wait_for_mail(timeout=IDLE_SECONDS) and not self.stop.is_set():
+                        try:
+                            loop.call_soon_threadsafe(self.wake, station.code)
+                        except RuntimeError:  # the loop closed: the daemon is stopping
+                            return
             except (TemporaryError, PermanentError) as exc:
                 failures += 1
                 log.info("station %s: IDLE watcher: %s", station.code, exc)
@@ -171,7 +190,7 @@ class Daemon:
                                    next_run_time=now, max_instances=1, coalesce=True,
                                    misfire_grace_time=None)
         if not self.scheduler.get_job("outbox"):
-            self.scheduler.add_job(self.send, "interval", seconds=15, id="outbox",
+            self.scheduler.add_job(self.send_job, "interval", seconds=15, id="outbox",
                                    max_instances=1, coalesce=True, misfire_grace_time=None)
 
     def reload(self) -> None:
@@ -211,7 +230,7 @@ class Daemon:
         log.info("maildesk running: %d stations", len(self.config.stations))
         await stopped.wait()
         self.scheduler.shutdown(wait=False)
-        if self.running:
+        while self.running:  # the passes in hand finish their batch (they see self.stop)
             await asyncio.gather(*self.running.values(), return_exceptions=True)
         await self.send()
         self.pool.shutdown(wait=True)

@@ -15,11 +15,11 @@ import secrets
 import smtplib
 import tempfile
 import time
-from email.message import EmailMessage
 from pathlib import Path
 
 import yaml
 
+from maildesk.compose import build_message
 from maildesk.config import load_config
 from maildesk.daemon import Daemon
 from maildesk.store import Store
@@ -47,15 +47,12 @@ RESIDENTS = [
 URGENCY_WORDS = {"urgent": "URGENT", "semi_urgent": "semi-urgent", "non_urgent": "non-urgent"}
 
 
-def _resident_mail(sender: str, name: str, to: str, subject: str, body: str) -> EmailMessage:
-    msg = EmailMessage()
-    msg["From"] = f"{name} <{sender}>"
-    msg["To"] = to
-    msg["Subject"] = subject
-    msg["Message-ID"] = f"<{secrets.token_hex(8)}@demo.resident>"
-    msg["Date"] = email.utils.format_datetime(email.utils.localtime())
-    msg.set_content(body)
-    return msg
+def _resident_mail(sender: str, name: str, to: str, subject: str, body: str) -> bytes:
+    # Built with maildesk's own composer: the stdlib's folding can lose the space between
+    # encoded words of a Hindi subject, as some residents' clients would not.
+    return build_message(from_addr=sender, from_name=name, to_addrs=[to], subject=subject,
+                         body=body, message_id=f"{secrets.token_hex(8)}@demo.resident",
+                         auto_submitted=None)
 
 
 def _write_config(workdir: Path, servers, passwords: dict[str, str]) -> Path:  # noqa: ANN001
@@ -82,10 +79,10 @@ def _write_config(workdir: Path, servers, passwords: dict[str, str]) -> Path:  #
     return path
 
 
-def _send(servers, mail: EmailMessage) -> None:  # noqa: ANN001
+def _send(servers, sender: str, to: str, mail: bytes) -> None:  # noqa: ANN001
     """A resident's client hands the mail to the (local) mail server."""
     with smtplib.SMTP(servers.smtp_host, servers.smtp_port, timeout=30) as client:
-        client.send_message(mail)
+        client.sendmail(sender, [to], mail)
 
 
 async def _run_flow(config, servers) -> float:  # noqa: ANN001
@@ -95,7 +92,7 @@ async def _run_flow(config, servers) -> float:  # noqa: ANN001
     started = time.monotonic()
     for sender, name, to, subject, body in RESIDENTS:
         mail = _resident_mail(sender, name, to, subject, body)
-        await asyncio.to_thread(_send, servers, mail)
+        await asyncio.to_thread(_send, servers, sender, to, mail)
     expected = 3 * len(RESIDENTS)  # the residents' mails, the acknowledgements, notifications
     await asyncio.to_thread(servers.wait_for_sent, expected, 60)
     elapsed = time.monotonic() - started

@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import os
 import secrets
-import stat
+import shutil
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 
@@ -20,18 +19,6 @@ INSTALL_HINT = (
 )
 
 
-def _open_for_dovecot(basetemp: Path) -> None:
-    """Let Dovecot's unprivileged processes traverse pytest's temp dirs (root only).
-
-    As root, Dovecot must keep mail as a non-root user (see :class:`Dovecot`), but pytest
-    creates its temp dirs 0700.  Add search permission (not read) for others on the two
-    levels pytest owns; pytest itself re-tightens pytest-of-<user> on its next run.
-    """
-    for directory in (basetemp.parent, basetemp):
-        mode = stat.S_IMODE(directory.stat().st_mode)
-        directory.chmod(mode | 0o011)
-
-
 @pytest.fixture(scope="session")
 def dovecot(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Dovecot]:
     """A private Dovecot for the whole session (users are per test: see ``mailbox_user``)."""
@@ -42,11 +29,17 @@ def dovecot(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Dovecot]:
             pytest.fail(message, pytrace=False)
         pytest.skip(message)
     if os.geteuid() == 0:
-        _open_for_dovecot(tmp_path_factory.getbasetemp())
-    server = Dovecot.start(tmp_path_factory.mktemp("dovecot"))
+        # As root, Dovecot's mail and auth processes run unprivileged and cannot enter
+        # pytest's 0700 temp dirs, so Dovecot makes (and removes) its own dir in /tmp.
+        server = Dovecot.start()
+    else:
+        server = Dovecot.start(tmp_path_factory.mktemp("dovecot"))
     try:
         yield server
     finally:
+        if os.geteuid() == 0 and server.log_path.exists():
+            # Keep the log with pytest's other leftovers for post-mortems.
+            shutil.copy(server.log_path, tmp_path_factory.mktemp("dovecot-log") / "dovecot.log")
         server.stop()
 
 

@@ -11,6 +11,8 @@ Plain Python on purpose (no pytest import), so that benchmark scripts can use it
 from __future__ import annotations
 
 import asyncio
+import grp
+import logging
 import os
 import pwd
 import re
@@ -18,6 +20,7 @@ import shutil
 import socket
 import stat
 import subprocess
+import tempfile
 import threading
 import time
 import weakref
@@ -101,6 +104,7 @@ class _Identity:
     """The unix users Dovecot runs as (see :meth:`Dovecot._identity`)."""
 
     internal_user: str
+    internal_group: str
     login_user: str
     mail_uid: int
     mail_gid: int
@@ -121,9 +125,11 @@ class Dovecot:
     - root: Dovecot refuses mail access as uid 0 ("Mail access not allowed for root", even
       with first_valid_uid = 0), so mail is owned by ``nobody:nogroup`` and the auth process
       runs as the package's ``dovecot`` user (login processes as ``dovenull``).  These
-      processes must therefore be able to traverse to ``workdir``: :meth:`start` opens
-      ``workdir`` itself (mode 0711) and raises :class:`DovecotError` if an ancestor
-      directory is closed to others (pytest's 0700 temp dirs are; conftest opens them).
+      processes must be able to reach ``workdir``: :meth:`start` opens ``workdir`` itself
+      (mode 0711) and raises :class:`DovecotError` if an ancestor directory is closed to
+      others, as pytest's 0700 temp dirs are.  So as root call ``Dovecot.start()`` without
+      a workdir, which makes one in the system temp dir.  (Opening pytest's dirs instead
+      does not hold: any other pytest session of the same user closes them again.)
     """
 
     def __init__(
@@ -134,6 +140,7 @@ class Dovecot:
         port: int,
         process: subprocess.Popen[bytes],
         identity: _Identity,
+        owns_workdir: bool,
     ) -> None:
         self.binary = binary
         self.workdir = workdir
@@ -141,6 +148,7 @@ class Dovecot:
         self.port = port
         self._process = process
         self._identity = identity
+        self._owns_workdir = owns_workdir
         self._passwords: dict[str, str] = {}
         self._users_lock = threading.Lock()
 
@@ -171,28 +179,45 @@ class Dovecot:
     # -- lifecycle -----------------------------------------------------------------------------
 
     @classmethod
-    def start(cls, workdir: Path, *, timeout: float = 20.0) -> Dovecot:
+    def start(cls, workdir: Path | None = None, *, timeout: float = 20.0) -> Dovecot:
         """Write a config into ``workdir`` and start ``dovecot -F`` on a free port.
 
-        Returns once the server answers with an IMAP greeting.  A port taken by someone else
-        between choosing and binding it is retried with another port.
+        Without ``workdir``, a private directory is made in the system temp dir and removed
+        again by :meth:`stop` (the way to go as root, see the class docstring).  Returns once
+        the server answers with an IMAP greeting.  A port taken by someone else between
+        choosing and binding it is retried with another port.
         """
         binary = find_dovecot()
         if binary is None:
             raise DovecotError("dovecot is not installed (apt-get install dovecot-imapd)")
+        owns_workdir = workdir is None
+        if workdir is None:
+            workdir = Path(tempfile.mkdtemp(prefix="maildesk-dovecot-"))
         workdir = Path(workdir).resolve()
-        workdir.mkdir(parents=True, exist_ok=True)
-        identity = cls._identity()
-        cls._prepare_workdir(workdir, identity)
+        try:
+            workdir.mkdir(parents=True, exist_ok=True)
+            identity = cls._identity()
+            cls._prepare_workdir(workdir, identity)
+            return cls._start_in(binary, workdir, identity, owns_workdir, timeout)
+        except BaseException:
+            if owns_workdir:
+                shutil.rmtree(workdir, ignore_errors=True)
+            raise
 
+    @classmethod
+    def _start_in(
+        cls, binary: str, workdir: Path, identity: _Identity, owns_workdir: bool, timeout: float
+    ) -> Dovecot:
         last_error: DovecotError | None = None
         for _attempt in range(3):
             port = free_port()
+            # A fresh log per attempt, so that the port check below sees only this attempt.
+            (workdir / "dovecot.log").unlink(missing_ok=True)
             (workdir / "dovecot.conf").write_text(_dovecot_config(workdir, port, identity))
-            stderr = open(workdir / "dovecot.stderr", "wb")  # noqa: SIM115 - child keeps it
-            try:
+            # Popen gives the child its own copy of the file descriptor, so ours can be closed.
+            with open(workdir / "dovecot.stderr", "wb") as stderr:
                 process = subprocess.Popen(
-                    [binary, "-F", "-c", str(workdir / "dovecot.conf")],
+                    [*_die_with_parent(), binary, "-F", "-c", str(workdir / "dovecot.conf")],
                     stdin=subprocess.DEVNULL,
                     stdout=stderr,
                     stderr=stderr,
@@ -200,16 +225,21 @@ class Dovecot:
                     # stops Dovecot cleanly through the fixture.
                     start_new_session=True,
                 )
-            finally:
-                stderr.close()
             server = cls(
-                binary=binary, workdir=workdir, port=port, process=process, identity=identity
+                binary=binary,
+                workdir=workdir,
+                port=port,
+                process=process,
+                identity=identity,
+                owns_workdir=owns_workdir,
             )
             try:
                 server._wait_until_ready(timeout)
                 return server
-            except DovecotError as error:
-                server.stop()
+            except BaseException as error:
+                server._stop_process(timeout=10)
+                if not isinstance(error, DovecotError):
+                    raise
                 last_error = error
                 if "Address already in use" not in server.log_tail():
                     raise
@@ -217,7 +247,15 @@ class Dovecot:
         raise last_error
 
     def stop(self, timeout: float = 10.0) -> None:
-        """Terminate the Dovecot master by PID (it stops its children) and wait for it."""
+        """Terminate the Dovecot master by PID (it stops its children) and wait for it.
+
+        Also removes the work directory if :meth:`start` made it.
+        """
+        self._stop_process(timeout)
+        if self._owns_workdir:
+            shutil.rmtree(self.workdir, ignore_errors=True)
+
+    def _stop_process(self, timeout: float) -> None:
         if self._process.poll() is not None:
             return
         self._process.terminate()
@@ -271,7 +309,8 @@ class Dovecot:
     def _identity() -> _Identity:
         if os.geteuid() != 0:
             me = pwd.getpwuid(os.geteuid()).pw_name
-            return _Identity(me, me, os.geteuid(), os.getegid())
+            my_group = grp.getgrgid(os.getegid()).gr_name
+            return _Identity(me, my_group, me, os.geteuid(), os.getegid())
         try:
             pwd.getpwnam("dovecot")
             pwd.getpwnam("dovenull")
@@ -280,7 +319,7 @@ class Dovecot:
             raise DovecotError(
                 f"running as root needs the users dovecot, dovenull and nobody: {error}"
             ) from error
-        return _Identity("dovecot", "dovenull", nobody.pw_uid, nobody.pw_gid)
+        return _Identity("dovecot", "dovecot", "dovenull", nobody.pw_uid, nobody.pw_gid)
 
     @staticmethod
     def _prepare_workdir(workdir: Path, identity: _Identity) -> None:
@@ -301,7 +340,8 @@ class Dovecot:
         if closed:
             raise DovecotError(
                 "running as root, Dovecot's unprivileged processes cannot reach "
-                f"{workdir}: {', '.join(closed)} not searchable by others (chmod o+x)"
+                f"{workdir}: {', '.join(closed)} not searchable by others; "
+                "use Dovecot.start() without a workdir"
             )
 
     # -- users ---------------------------------------------------------------------------------
@@ -421,6 +461,19 @@ class Dovecot:
         return f"<Dovecot pid={self.pid} {self.host}:{self.port} {self.workdir}>"
 
 
+def _die_with_parent() -> list[str]:
+    """Command prefix that makes the child get SIGTERM when this process dies.
+
+    Without it, a test run killed hard (SIGKILL, CI timeout) leaves its Dovecot running
+    forever.  setpriv (util-linux) sets PR_SET_PDEATHSIG and execs Dovecot, so the PID stays
+    the same; the signal fires when the *thread* that started Dovecot ends, so start it from
+    a long-lived thread (the main thread, as pytest fixtures are).  preexec_fn could do the
+    same, but forking with a Python callback is unsafe with threads (SmtpRecorder's) around.
+    """
+    setpriv = shutil.which("setpriv")
+    return [setpriv, "--pdeathsig", "TERM"] if setpriv else []
+
+
 def _dovecot_config(workdir: Path, port: int, identity: _Identity) -> str:
     base_dir = workdir / "run"
     if len(str(base_dir)) > _MAX_BASE_DIR_LEN:
@@ -442,11 +495,13 @@ listen = {LOCALHOST}
 ssl = no
 disable_plaintext_auth = no
 auth_mechanisms = plain login
-# Wrong-password tests would otherwise wait 2 s per failed login.
+# Wrong-password tests would otherwise wait 2 s per failed login (0 still means ~0.5 s).
 auth_failure_delay = 0
 auth_verbose = yes
 
 default_internal_user = {identity.internal_user}
+# Group of some sockets in base_dir; not root, Dovecot can only chown them to our own group.
+default_internal_group = {identity.internal_group}
 default_login_user = {identity.login_user}
 mail_uid = {identity.mail_uid}
 mail_gid = {identity.mail_gid}
@@ -517,6 +572,17 @@ class Received:
 
 
 FailStage = Literal["RCPT", "DATA"]
+
+
+class _DropLoginDataWarning(logging.Filter):
+    """aiosmtpd 1.4 logs "Session.login_data is deprecated" from its *own* AUTH code on every
+    successful login (nothing we call); keep that noise out of test logs."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not record.getMessage().startswith("Session.login_data is deprecated")
+
+
+logging.getLogger("mail.log").addFilter(_DropLoginDataWarning())
 
 
 class _RecordingHandler:
@@ -655,9 +721,11 @@ class SmtpRecorder:
         if controller is None:
             return
         self._controller = None
-        future = asyncio.run_coroutine_threadsafe(controller.close_clients(), controller.loop)
-        future.result(timeout=10)
-        controller.stop()
+        try:
+            future = asyncio.run_coroutine_threadsafe(controller.close_clients(), controller.loop)
+            future.result(timeout=10)
+        finally:
+            controller.stop()
 
     @property
     def running(self) -> bool:

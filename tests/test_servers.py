@@ -179,15 +179,18 @@ def test_dovecot_identity(dovecot: Dovecot) -> None:
         assert sock.makefile("rb").readline().startswith(b"* OK")
 
 
-def test_dovecot_start_and_stop_by_pid(tmp_path_factory: pytest.TempPathFactory) -> None:
-    # A second, short-lived server, so that the session one is not disturbed.
-    server = Dovecot.start(tmp_path_factory.mktemp("dovecot-own"))
+def test_dovecot_start_and_stop_by_pid(dovecot: Dovecot) -> None:
+    # A second, short-lived server in a directory of its own, so that the session one is
+    # not disturbed.  (The `dovecot` fixture is only asked for its skip/fail-if-missing.)
+    server = Dovecot.start()
     try:
         server.add_user("solo", "pw")
         assert server.fetch_all("solo") == []
+        assert server.is_running()
     finally:
         server.stop()
     assert not server.is_running()
+    assert not server.workdir.exists()
     with pytest.raises(ConnectionRefusedError):
         socket.create_connection((server.host, server.port), timeout=5).close()
 
