@@ -8,16 +8,21 @@ Two halves:
   never move text from the subject into the body (or the other way round), and the rendered
   subject is reduced to a single line with control characters removed.
 
-* :func:`build_message` writes the message bytes.  The structured headers that carry
-  user-controlled text (Subject, display names, extra headers) are encoded and folded here
-  by hand instead of by :mod:`email`'s policy folder: in CPython 3.11 the folder turns a
-  space at a fold point between two RFC 2047 encoded-words into folding whitespace, and
-  decoders are required to drop whitespace between adjacent encoded-words, so the space is
-  lost.  For example ``Fwd: हमारे मोहल्ले में [BHL-2611-0007]`` comes back as
-  ``Fwd: हमारे मोहल्लेमें [BHL-2611-0007]``.  We therefore encode every space *inside* an
-  encoded-word so that the whitespace between words is never significant.  The MIME body
-  (text part and attachments) is still produced by :mod:`email`, whose body and parameter
-  encoding round-trips correctly.
+* :func:`build_message` writes the message bytes.  The headers that carry user-controlled
+  text (Subject, display names, extra headers) are encoded and folded here by hand, because
+  CPython 3.11's email package gets two things wrong for Indic text:
+
+  - Its folder (policy.default/SMTP) turns the space at a fold point between two RFC 2047
+    encoded-words into folding whitespace, which every decoder must drop, so the space is
+    lost: ``Fwd: हमारे मोहल्ले में [BHL-2611-0007]`` reads back as
+    ``Fwd: हमारे मोहल्लेमें [BHL-2611-0007]``.  We encode every space *inside* an
+    encoded-word, so the whitespace between words never matters.
+  - Its address parser keeps the whitespace between adjacent encoded-words in a display name
+    (RFC 2047 says to drop it), so a long Bengali name split over several words reads back
+    with spaces inside words.  Display names are therefore written as a single encoded-word.
+
+  The single text/plain part is written directly (fast path); with attachments the MIME body
+  comes from the email package, whose body and parameter encoding round-trips correctly.
 """
 
 from __future__ import annotations
@@ -91,18 +96,10 @@ _FALLBACK_LANGUAGE = "en"
 SUBJECT_VALUE_MAX_CHARS = 500
 # Reply prefixes that mail clients add; "Re: Re: " looks broken, so the ack strips them.
 _REPLY_PREFIX_RE = re.compile(r"^(?:\s*(?:re|aw|sv|antw|r)\s*(?:\[\d+\])?\s*:\s*)+", re.I)
-# Loose shape of a complaint code (e.g. BHL-2611-0007).  Used by status_unknown.txt so that the
-# neutral answer never echoes arbitrary text: a forged sender could otherwise use the desk to
-# reflect spam into a victim's mailbox.
-_CODE_SHAPE_RE = re.compile(r"^[A-Za-z0-9]{1,12}(?:-[A-Za-z0-9]{1,12}){1,4}$")
 
 
 def _strip_reply_prefix(value: object) -> str:
-    return _REPLY_PREFIX_RE.sub("", str(value))
-
-
-def _is_complaint_code(value: object) -> bool:
-    return isinstance(value, str) and len(value) <= 40 and bool(_CODE_SHAPE_RE.match(value))
+    return _REPLY_PREFIX_RE.sub("", str(value)).strip()
 
 
 def _finalize(value: Any) -> Any:
@@ -135,7 +132,6 @@ class Templates:
             finalize=_finalize,
         )
         self._env.filters["strip_reply_prefix"] = _strip_reply_prefix
-        self._env.tests["complaint_code"] = _is_complaint_code
         self._cache: dict[tuple[str, str], tuple[jinja2.Template, jinja2.Template]] = {}
 
     @staticmethod
@@ -177,6 +173,7 @@ class Templates:
         loader = self._env.loader
         assert loader is not None
         source, filename, _ = loader.get_source(self._env, rel)  # raises TemplateNotFound
+        source = source.removeprefix("\ufeff")  # a BOM left by a Windows editor
         first, sep, rest = source.partition("\n")
         if not first.startswith("Subject:") or not sep:
             raise jinja2.TemplateSyntaxError("first line must be 'Subject: ...'", 1, rel, filename)
@@ -261,57 +258,62 @@ def _char_class(ch: str) -> tuple[bool, bool]:
     return cls
 
 
-def _clusters(text: str) -> list[str]:
-    """Split into rough grapheme clusters.
+def _char_at(data: bytes, i: int) -> str:
+    """The character whose UTF-8 encoding starts at byte ``i``."""
+    lead = data[i]
+    size = 1 if lead < 0x80 else 2 if lead < 0xE0 else 3 if lead < 0xF0 else 4
+    return data[i : i + size].decode("utf-8")
+
+
+def _char_start_before(data: bytes, i: int) -> int:
+    i -= 1
+    while i > 0 and data[i] & 0xC0 == 0x80:  # UTF-8 continuation byte
+        i -= 1
+    return i
+
+
+def _safe_cut(data: bytes, start: int, end: int) -> int:
+    """Largest cut in ``data[start:end]`` that splits neither a character nor a cluster.
 
     Splitting between encoded-words at an arbitrary code point is legal, but clients that
-    render word by word may then show a vowel sign or conjunct apart from its consonant.  We
-    keep combining marks, ZWJ/ZWNJ and the consonant after a virama or joiner with the
-    preceding character.
+    decode word by word may then show a vowel sign or conjunct apart from its consonant.  We
+    do not cut before a combining mark or ZWJ/ZWNJ, nor after a virama or joiner.  Only the
+    few characters around the cut are examined, so this is cheap for long subjects.
     """
-    out: list[str] = []
-    glue_next = False
-    for ch in text:
-        attaches, is_virama = _char_class(ch)
-        if out and (attaches or glue_next):
-            out[-1] += ch
-        else:
-            out.append(ch)
-        glue_next = is_virama or ch in _ZW_JOINERS
-    return out
+    if end >= len(data):
+        return len(data)
+    while end > start and data[end] & 0xC0 == 0x80:
+        end -= 1
+    cut = end
+    while cut > start:
+        attaches, _ = _char_class(_char_at(data, cut))
+        prev = _char_at(data, _char_start_before(data, cut))
+        if not (attaches or _char_class(prev)[1] or prev in _ZW_JOINERS):
+            return cut
+        cut = _char_start_before(data, cut)
+    # One cluster longer than a whole word (dozens of stacked marks): cut between code points.
+    return end if end > start else start + len(_char_at(data, start).encode("utf-8"))
 
 
 def _encoded_words(text: str, first_room: int) -> list[str]:
     """RFC 2047 'B' encoded-words of whole characters; spaces are encoded inside the words.
 
     ``first_room`` is how many characters the first word may take on its line; if that is too
-    little the first word simply gets the normal size and the folder moves it to a new line.
+    little (a very long header name) the first word gets the normal size and its line runs past
+    76 characters, still far below 998.
     """
-
-    def budget(room: int) -> int:
-        return min(_EW_MAX_BYTES, max(0, (room - _EW_OVERHEAD) // 4 * 3))
-
-    limit = budget(first_room)
+    limit = min(_EW_MAX_BYTES, max(0, (first_room - _EW_OVERHEAD) // 4 * 3))
     if limit < 12:
         limit = _EW_MAX_BYTES
-    chunks: list[bytes] = []
-    cur = b""
-    for cluster in _clusters(text):
-        data = cluster.encode("utf-8")
-        if len(data) > _EW_MAX_BYTES:
-            # Pathological cluster (dozens of stacked marks): fall back to code points.
-            pieces = [ch.encode("utf-8") for ch in cluster]
-        else:
-            pieces = [data]
-        for piece in pieces:
-            if cur and len(cur) + len(piece) > limit:
-                chunks.append(cur)
-                cur = b""
-                limit = _EW_MAX_BYTES
-            cur += piece
-    if cur:
-        chunks.append(cur)
-    return [f"=?utf-8?b?{base64.b64encode(c).decode('ascii')}?=" for c in chunks]
+    data = text.encode("utf-8")
+    words: list[str] = []
+    pos = 0
+    while pos < len(data):
+        cut = _safe_cut(data, pos, pos + limit)
+        words.append(f"=?utf-8?b?{base64.b64encode(data[pos:cut]).decode('ascii')}?=")
+        pos = cut
+        limit = _EW_MAX_BYTES
+    return words
 
 
 def _fold(name: str, tokens: Sequence[str]) -> str:
@@ -406,13 +408,7 @@ def _phrase_encoded_word(name: str) -> str:
     """
     data = name.encode("utf-8")
     if len(data) > _MAX_PHRASE_BYTES:
-        kept = b""
-        for cluster in _clusters(name):
-            piece = cluster.encode("utf-8")
-            if len(kept) + len(piece) > _MAX_PHRASE_BYTES - 3:
-                break
-            kept += piece
-        data = kept + "…".encode()
+        data = data[: _safe_cut(data, 0, _MAX_PHRASE_BYTES - 3)] + "…".encode()
     return f"=?utf-8?b?{base64.b64encode(data).decode('ascii')}?="
 
 
@@ -605,7 +601,7 @@ def build_message(
 def _text_part(body: str) -> bytes:
     """Content-* headers and the encoded body of a single text/plain UTF-8 part.
 
-    ``body`` has "\n" line ends and no stray controls (see _sanitize_body).
+    ``body`` has LF line ends and no stray controls (see _sanitize_body).
     """
     data = body.encode("utf-8")
     if data.isascii() and all(len(line) <= _FOLD_AT for line in data.split(b"\n")):

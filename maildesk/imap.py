@@ -46,14 +46,19 @@ class Mailbox:
         try:
             client = IMAPClient(server.host, port=server.port, ssl=server.security == "tls",
                                 ssl_context=context, timeout=server.timeout)
+        except NETWORK_ERRORS as exc:
+            raise TemporaryError(f"IMAP {server.host}:{server.port}: {exc}") from exc
+        self.client = client
+        try:
             if server.security == "starttls":
                 client.starttls(context)
             client.login(server.user, server.password)
         except LoginError as exc:
+            self.close()
             raise PermanentError(f"IMAP login refused for {server.user}: {exc}") from exc
         except NETWORK_ERRORS as exc:
+            self.close()
             raise TemporaryError(f"IMAP {server.host}:{server.port}: {exc}") from exc
-        self.client = client
 
     def close(self) -> None:
         client, self.client = self.client, None

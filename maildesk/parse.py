@@ -49,6 +49,11 @@ MAX_HTML_CHARS = 1_000_000  # inscriptis needs ~0.7 s per MB of tag-dense HTML
 MAX_FILENAME_CHARS = 120
 MAX_FILENAME_BYTES = 240  # most filesystems allow 255 bytes; Bengali is 3 bytes a char
 MAX_DEFECTS = 50
+MAX_HEADER_DECODE_CHARS = 256 * 1024  # RFC 2047 decoding budget for all header values
+MAX_PARAM_CHARS = 64 * 1024  # Content-Type / Content-Disposition values parsed
+MAX_ADDRESS_CHARS = 100_000  # per To/Cc/From value (~3000 addresses)
+MAX_BOUNDARY_LINES = 10_000  # "--" lines handed to the MIME parser (~0.7 ms each)
+MAX_FAILED_RECIPIENTS = 1000
 REPORT_TYPES = ("delivery-status", "disposition-notification")
 
 _T = TypeVar("_T")
@@ -112,7 +117,7 @@ def _parse(data: bytes) -> ParsedMail:
     notes: list[str] = []  # our own diagnostics, reported with the parser's defects
     error: str | None = None
     try:
-        msg = email.message_from_bytes(data, policy=email.policy.compat32)
+        msg = email.message_from_bytes(_limit_parts(data, notes), policy=email.policy.compat32)
     except Exception as exc:  # e.g. RecursionError on absurdly nested multiparts
         error = f"MIME structure unreadable: {type(exc).__name__}"
         msg = email.parser.BytesParser(policy=email.policy.compat32).parsebytes(
@@ -133,7 +138,7 @@ def _parse(data: bytes) -> ParsedMail:
     else:
         text, from_html = f"(unreadable mail, {len(data)} bytes)", False
 
-    subject = guard(lambda: _one_line(_decode_words(first("subject"), notes)), "")
+    subject = guard(lambda: _one_line((headers.get("subject") or ("",))[0]), "")
     sender_name, sender = guard(lambda: _first_address(raw.get("from", [])), ("", ""))
     recipients = guard(lambda: _bare(raw.get("to", []) + raw.get("cc", [])), [])
     failed = walker.failed + guard(lambda: _bare(raw.get("x-failed-recipients", [])), [])
@@ -158,6 +163,26 @@ def _parse(data: bytes) -> ParsedMail:
         defects=_unique(_clean_line(n)[:120] for n in walker.defects + notes)[:MAX_DEFECTS],
         error=error,
     )
+
+
+def _limit_parts(data: bytes, notes: list[str]) -> bytes:
+    """Cut the input before its MAX_BOUNDARY_LINES-th "--" line.
+
+    The stdlib parser needs seconds for a mail of 300 000 tiny parts, all of which we would
+    skip anyway (MAX_PARTS); real mail has a handful of boundary lines.
+    """
+    header_end = min(
+        (i for i in (data.find(b"\n\n"), data.find(b"\r\n\r\n")) if i >= 0), default=-1
+    )
+    if b"multipart" not in data[:header_end].lower():
+        return data  # a single part: "--" lines are just text and cost nothing to parse
+    pos = 0
+    for _ in range(MAX_BOUNDARY_LINES):
+        pos = data.find(b"\n--", pos) + 1
+        if pos == 0:
+            return data
+    notes.append("MimeTruncatedTooManyParts")
+    return data[:pos]
 
 
 def _unreadable(size: int, error: str) -> ParsedMail:
@@ -187,7 +212,9 @@ def _unreadable(size: int, error: str) -> ParsedMail:
 def _coerce_bytes(raw: object) -> bytes:
     if isinstance(raw, str):  # be lenient with callers that already decoded
         return raw.encode("utf-8", "surrogateescape")
-    return bytes(raw)  # bytearray, memoryview; anything else raises -> "not bytes"
+    if isinstance(raw, bytearray | memoryview):
+        return bytes(raw)
+    raise TypeError(type(raw).__name__)  # note: bytes(12345) would be 12345 NULs
 
 
 def _guard(fn: Callable[[], _T], default: _T, notes: list[str]) -> _T:
@@ -239,9 +266,9 @@ def _codec(charset: str | None) -> str | None:
 
 def _decode_bytes(data: bytes, charset: str | None, notes: list[str] | None = None) -> str:
     """Decode with the declared charset, falling back to UTF-8 and then cp1252."""
-    if data.isascii():
-        return data.decode("ascii")
     codec = _codec(charset)
+    if codec is None and data.isascii():
+        return data.decode("ascii")
     if charset and codec is None and notes is not None:
         notes.append(f"UnknownCharset:{charset.strip()[:40]}")
     if codec in _WEAK_LABELS and _is_utf8(data):
@@ -309,17 +336,24 @@ def _collect_headers(
     split before display names are decoded, or a decoded comma would split a name.
     """
     raw: dict[str, list[str]] = {}
+    decoded: dict[str, list[str]] = {}
+    budget = MAX_HEADER_DECODE_CHARS
     for name, value in msg.raw_items():
         try:
             key = _clean_line(_to_text(name)).strip().lower()
-            raw.setdefault(key, []).append(_valid_str(_FOLD.sub("", _to_text(value))))
+            text = _valid_str(_FOLD.sub("", _to_text(value)))
+            raw.setdefault(key, []).append(text)
+            # RFC 2047 decoding costs ~10 us a word: a hostile header block of a million
+            # encoded words would take many seconds.  Past the budget, values stay as sent.
+            if len(text) <= budget:
+                budget -= len(text)
+                text = _decode_words(text, notes)
+            else:
+                notes.append("HeaderDecodeBudgetExceeded")
+            decoded.setdefault(key, []).append(_clean_line(text).strip())
         except Exception as exc:
-            notes.append(f"header failed: {type(exc).__name__}")
-    decoded = {
-        key: tuple(_clean_line(_decode_words(v, notes)).strip() for v in values)
-        for key, values in raw.items()
-    }
-    return raw, decoded
+            notes.append(f"ExtractionFailed:header:{type(exc).__name__}")
+    return raw, {key: tuple(values) for key, values in decoded.items()}
 
 
 def _decode_words(value: str, notes: list[str] | None = None) -> str:
@@ -371,7 +405,8 @@ def _word_bytes(word: str) -> bytes | None:
         return None
     if len(parts) != 1 or not isinstance(parts[0][0], bytes):
         return None
-    return parts[0][0]
+    # Nothing decodable in a non-empty word (e.g. "=?utf-8?b?!!!?="): show it as written.
+    return parts[0][0] or None
 
 
 def _clean_line(value: str) -> str:
@@ -383,13 +418,13 @@ def _one_line(value: str) -> str:
     return " ".join(_clean_line(value).split())
 
 
-_ADDRESS_BAD = re.compile(r"[\s<>(),;:\"\[\]\\]")
+_ADDRESS_BAD = re.compile(r"[\s\x00-\x1f\x7f<>(),;:\"\[\]\\]")
 
 
 def _addresses(values: list[str]) -> list[tuple[str, str]]:
     """(display name, lower-cased bare address) pairs; unparseable entries are dropped."""
     result = []
-    for name, addr in email.utils.getaddresses(values):
+    for name, addr in email.utils.getaddresses([v[:MAX_ADDRESS_CHARS] for v in values]):
         addr = addr.strip().strip("<>").lower()
         local, at, domain = addr.rpartition("@")
         if at and local and domain and len(addr) <= 320 and not _ADDRESS_BAD.search(addr):
@@ -407,23 +442,23 @@ def _first_address(values: list[str]) -> tuple[str, str]:
 
 
 _BRACKETED = re.compile(r"<([^<>]*)>")
+_NOT_IN_ID = re.compile(r"[<>\s\x00-\x1f\x7f-\x9f]")  # folding spaces, brackets, controls
 
 
 def _msg_ids(values: list[str]) -> tuple[str, ...]:
     ids: list[str] = []
     for value in values:
-        found = ["".join(m.split()) for m in _BRACKETED.findall(value)]
+        found = _BRACKETED.findall(value)
         if not found:  # some clients omit the brackets
             found = [t for t in re.split(r"[\s,]+", value) if "@" in t]
-        ids.extend(_clean_line(i) for i in found)
+        ids.extend(_valid_str(_NOT_IN_ID.sub("", i)) for i in found)
     return _unique(ids)
 
 
 def _message_id(value: str) -> str | None:
     found = _BRACKETED.search(value)
-    ident = "".join(found.group(1).split()) if found else (value.split() or [""])[0]
-    ident = _clean_line(ident.strip("<>"))
-    return ident or None
+    ident = found.group(1) if found else (value.split() or [""])[0]
+    return _valid_str(_NOT_IN_ID.sub("", ident)) or None
 
 
 def _date(value: str, notes: list[str]) -> datetime | None:
@@ -442,6 +477,7 @@ def _date(value: str, notes: list[str]) -> datetime | None:
 # --------------------------------------------------------------------------- MIME params
 
 _PARAM = re.compile(r';\s*([^\s=;]+)\s*=\s*("(?:[^"\\]|\\.)*"?|[^;]*)')
+_QUOTED_PAIR = re.compile(r"\\(.)")
 _RFC2231_NAME = re.compile(r"^(.+?)\*(?:(\d{1,3})\*?)?$")
 _TOKEN_TYPE = re.compile(r"^[a-z0-9!#$&^_.+-]+/[a-z0-9!#$&^_.+-]+$")
 
@@ -452,14 +488,14 @@ def _header_params(value: str) -> tuple[str, dict[str, str]]:
     Written out rather than using Message.get_param, which garbles 8-bit values and can
     raise on odd RFC 2231 continuations.
     """
-    head, _, rest = value.partition(";")
+    head, _, rest = value[:MAX_PARAM_CHARS].partition(";")
     plain: dict[str, str] = {}
     extended: dict[str, list[tuple[int, bool, str]]] = {}
     for name, raw in _PARAM.findall(";" + rest):
         name = name.lower()
         if raw.startswith('"'):
             inner = raw[1:-1] if raw.endswith('"') and len(raw) > 1 else raw[1:]
-            raw = re.sub(r"\\(.)", r"\1", inner)
+            raw = _QUOTED_PAIR.sub(_unescape, inner) if "\\" in inner else inner
         else:
             raw = raw.strip()
         ext = _RFC2231_NAME.match(name)
@@ -472,6 +508,10 @@ def _header_params(value: str) -> tuple[str, dict[str, str]]:
     for name, pieces in extended.items():
         plain[name] = _rfc2231_value(sorted(pieces, key=lambda p: p[0]))
     return head.strip().lower(), {k: _decode_words(v) for k, v in plain.items()}
+
+
+def _unescape(match: re.Match[str]) -> str:
+    return match.group(1)
 
 
 def _rfc2231_value(pieces: list[tuple[int, bool, str]]) -> str:
@@ -718,6 +758,9 @@ class _Walker:
     def _dsn_fields(self, fields: Mapping[str, str]) -> None:
         """One per-recipient block of a delivery-status report."""
         if not fields.get("action", "").strip().lower().startswith("failed"):
+            return
+        if len(self.failed) >= MAX_FAILED_RECIPIENTS:
+            self.notes.append("FailedRecipientLimitExceeded")
             return
         recipient = fields.get("final-recipient") or fields.get("original-recipient") or ""
         address = recipient.split(";", 1)[-1].strip()  # "rfc822; user@host"

@@ -15,6 +15,8 @@ from maildesk.parse import ParsedMail, header_values
 CODE_PATTERN = re.compile(r"\b([A-Z]{2,6}-\d{4}-\d{4,6})\b", re.IGNORECASE)
 STATUS_PATTERN = re.compile(r"^\s*(?:status|স্ট্যাটাস|स्थिति|स्टेटस)\b[\s:]*([A-Z]{2,6}-\d{4}-\d{4,6})?",
                             re.IGNORECASE)
+# Our Message-IDs: <kind>.<code>.<random>@<message_domain> (see outgoing.py).
+OWN_MESSAGE_ID = re.compile(r"^[a-z_]+\.[A-Za-z0-9-]+\.[0-9a-f]{12}@")
 _DAEMON_SENDERS = re.compile(r"^(mailer-daemon|postmaster|no-?reply|do-?not-?reply|bounce[s]?)"
                              r"([+-].*)?@", re.IGNORECASE)
 
@@ -62,7 +64,8 @@ def unreadable(mail: ParsedMail, ctx: Context) -> str | None:
 def own_mail(mail: ParsedMail, ctx: Context) -> str | None:
     if header_values(mail, "x-maildesk-station"):
         return "carries our own X-Maildesk-Station header (a loop)"
-    if mail.message_id and mail.message_id.endswith("@" + ctx.config.message_domain):
+    if mail.message_id and OWN_MESSAGE_ID.match(mail.message_id) and mail.message_id.endswith(
+            "@" + ctx.config.message_domain):
         return "has one of our own Message-IDs (a loop)"
     if mail.from_addr and mail.from_addr in {s.address for s in ctx.config.stations}:
         return f"sent from a station mailbox ({mail.from_addr})"

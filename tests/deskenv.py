@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import email
 import email.policy
 import shutil
@@ -72,17 +73,23 @@ def parse(raw: bytes) -> email.message.EmailMessage:
     return email.message_from_bytes(raw, policy=email.policy.default)  # type: ignore[return-value]
 
 
+def encoded_words(text: str, chars: int = 12) -> str:
+    """RFC 2047 words of a few characters each, spaces kept inside the words, as careful
+    clients write long non-ASCII subjects (built by hand: the stdlib's folding loses spaces)."""
+    if text.isascii():
+        return text
+    words = [text[i : i + chars] for i in range(0, len(text), chars)]
+    return "\r\n ".join(
+        f"=?utf-8?b?{base64.b64encode(w.encode()).decode()}?=" for w in words
+    )
+
+
 def resident_mail(sender: str, to: str, subject: str, body: str, message_id: str,
                   extra: str = "") -> bytes:
     """A plain UTF-8 mail as a resident's client would send it."""
-    msg = email.message.EmailMessage()
-    msg["From"] = sender
-    msg["To"] = to
-    msg["Subject"] = subject
-    msg["Message-ID"] = f"<{message_id}>"
-    msg["Date"] = "Mon, 23 Nov 2026 10:00:00 +0530"
-    for line in filter(None, extra.splitlines()):
-        name, value = line.split(":", 1)
-        msg[name] = value.strip()
-    msg.set_content(body)
-    return msg.as_bytes()
+    headers = [f"From: {sender}", f"To: {to}", f"Subject: {encoded_words(subject)}",
+               f"Message-ID: <{message_id}>", "Date: Mon, 23 Nov 2026 10:00:00 +0530",
+               *filter(None, extra.splitlines()), "MIME-Version: 1.0",
+               "Content-Type: text/plain; charset=utf-8", "Content-Transfer-Encoding: base64"]
+    payload = base64.encodebytes(body.encode()).decode().replace("\n", "\r\n")
+    return ("\r\n".join(headers) + "\r\n\r\n" + payload).encode()
