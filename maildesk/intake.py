@@ -64,12 +64,13 @@ def intake_pass(desk: Desk, station: Station, mailbox: Mailbox,
         batch = waiting[start : start + BATCH]
         mails = mailbox.fetch(batch)
         with store.transaction():
-            for uid in batch:
-                if uid not in mails:  # expunged by someone else since the search
-                    continue
-                outcome = take_mail(desk, station.code, mails[uid], uid, uidvalidity)
-                result.kinds[outcome.kind] += 1
-                result.duplicates += outcome.duplicate
+            with store.files_synced_at_end():  # the raw mails are on disk before the commit
+                for uid in batch:
+                    if uid not in mails:  # expunged by someone else since the search
+                        continue
+                    outcome = take_mail(desk, station.code, mails[uid], uid, uidvalidity)
+                    result.kinds[outcome.kind] += 1
+                    result.duplicates += outcome.duplicate
             store.set_checkpoint(station.code, station.inbox, uidvalidity, max(batch))
         result.fetched += len(mails)
         crash_point("after-commit")
