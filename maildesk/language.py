@@ -11,9 +11,10 @@ The decision is made in cheap steps, most reliable first:
    of function words and endings that only one of the two languages uses decides first;
    ``langdetect`` (restricted to hi/mr) is consulted only when the markers are silent or
    disagree.
-4. Latin script is English unless it is clearly romanised Hindi ("Hinglish") or Bengali:
-   at least two distinct marker words, which must also outnumber English function words,
-   so an English mail that merely mentions "Amar" or "Ami" (common names) stays English.
+4. Latin script is English unless it is clearly romanised Hindi ("Hinglish"), Bengali or
+   Marathi: at least two distinct marker words, which must also outnumber English function
+   words, so an English mail that merely mentions "Amar" or "Ami" (common names) stays
+   English.
 """
 
 from __future__ import annotations
@@ -61,9 +62,10 @@ _HI_WORDS = frozenset(
 _MR_LETTER = "\u0933"
 _MR_ENDING = "\u091a\u094d\u092f\u093e"
 
-# --- Latin script: romanised Hindi / Bengali markers ----------------------------------
-# Only words that are neither English nor shared by the two languages ("ki", "na", "kal",
-# "raat" are used by both and are left out).
+# --- Latin script: romanised Hindi / Bengali / Marathi markers ------------------------
+# Only words that are not English and not common to two of the languages ("ki", "na",
+# "kal", "raat" are used by several and are left out; "nahi" is Hindi and Marathi, so it
+# counts for Hindi only and Marathi wins on its other markers).
 _HI_LATIN = frozenset(
     "hai hain mera meri mere mein ghar chor chori gaya gayi gaye koi madad karo karein kijiye "
     "bahut nahi nahin kya kyun kuch raha rahi rahe hua hui mujhe hamara hamare hamari abhi "
@@ -74,6 +76,12 @@ _BN_LATIN = frozenset(
     "ache achhe kichu kichhu hoyeche hoyechhe hoye hoyni hoy geche gechhe bari barite barir "
     "jonno theke kintu ekhon ekhono kono keno kothay khub taratari parchi pai asun bujhte "
     "holo legeche".split()
+)
+# Mumbai residents also write Marathi in Latin letters ("majha phone chori zala aahe").
+_MR_LATIN = frozenset(
+    "aahe ahe aahet majha majhi majhe majhya mazha mazhi mazhe mazya amcha amchi amche "
+    "amchya zala zali zale jhala jhali kela keli kele madhe madhye ani aani amhi tumhi "
+    "ithe tithe khup geli gela gele nahit kara koni ghari".split()
 )
 # Clear English function words; "please" and "sir" are left out on purpose because
 # Hinglish and Banglish mails use them constantly.
@@ -122,14 +130,14 @@ def _latin_language(sample: str) -> str:
     words = _LATIN_WORD.findall(sample.lower())
     english = sum(1 for w in words if w in _EN_WORDS)
     scores = {}
-    for lang, markers in (("hi", _HI_LATIN), ("bn", _BN_LATIN)):
+    for lang, markers in (("hi", _HI_LATIN), ("bn", _BN_LATIN), ("mr", _MR_LATIN)):
         hits = [w for w in words if w in markers]
         if len(set(hits)) >= _MIN_LATIN_MARKERS and len(hits) > english:
             scores[lang] = len(hits)
     if not scores:
         return "en"
-    # Both qualify only in odd mixes; the stronger wins, Hindi on a tie (larger population).
-    return "bn" if scores.get("bn", 0) > scores.get("hi", 0) else "hi"
+    # Several qualify only in odd mixes; the stronger wins, Hindi first on a tie.
+    return max(scores, key=lambda lang: scores[lang])
 
 
 # --- langdetect, restricted to Hindi and Marathi --------------------------------------

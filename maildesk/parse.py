@@ -70,25 +70,25 @@ class Attachment:
 
 @dataclass(frozen=True)
 class ParsedMail:
-    message_id: str | None
-    in_reply_to: tuple[str, ...]
+    message_id: str | None  # without angle brackets; None if absent/empty
+    in_reply_to: tuple[str, ...]  # message ids without brackets
     references: tuple[str, ...]
-    from_addr: str
-    from_name: str
-    to_addrs: tuple[str, ...]
-    reply_to: str
-    subject: str
-    date: datetime | None
-    text: str
-    from_html: bool
-    language: str | None
-    headers: Mapping[str, tuple[str, ...]] = field(hash=False)
+    from_addr: str  # lower-cased bare address, "" if none/unparseable
+    from_name: str  # decoded display name, "" if none
+    to_addrs: tuple[str, ...]  # lower-cased addresses from To and Cc
+    reply_to: str  # lower-cased address or ""
+    subject: str  # decoded, whitespace-collapsed, "" if none
+    date: datetime | None  # timezone-aware (UTC if the header had none); None if absent/bad
+    text: str  # visible text (plain preferred, else HTML via inscriptis), "\n" newlines
+    from_html: bool  # text was converted from HTML
+    language: str | None  # maildesk.language.detect_language of the resident's words
+    headers: Mapping[str, tuple[str, ...]] = field(hash=False)  # read-only, all headers
     attachments: tuple[Attachment, ...]
-    is_report: bool
-    report_type: str
-    failed_recipients: tuple[str, ...]
-    defects: tuple[str, ...]
-    error: str | None
+    is_report: bool  # multipart/report (DSN / MDN)
+    report_type: str  # "delivery-status", "disposition-notification", or ""
+    failed_recipients: tuple[str, ...]  # DSN "Action: failed" + X-Failed-Recipients
+    defects: tuple[str, ...]  # parser defect names and our own notes, for diagnostics
+    error: str | None  # set when the mail could not be parsed at all
 
 
 def header_values(parsed: ParsedMail, name: str) -> tuple[str, ...]:
@@ -244,7 +244,7 @@ _REFUSED_CODECS = frozenset(
     {"punycode", "idna", "unicode-escape", "raw-unicode-escape", "undefined", "mbcs", "oem"}
 )
 # Labels that are so often wrong that valid multi-byte UTF-8 beats them.
-_WEAK_LABELS = frozenset({"ascii", "latin-1", "iso8859-1", "cp1252"})
+_WEAK_LABELS = frozenset({"ascii", "iso8859-1", "iso8859-15", "cp1252"})
 _SURROGATE = re.compile("[\ud800-\udfff]")
 
 
@@ -507,7 +507,10 @@ def _header_params(value: str) -> tuple[str, dict[str, str]]:
             plain.setdefault(name, raw)
     for name, pieces in extended.items():
         plain[name] = _rfc2231_value(sorted(pieces, key=lambda p: p[0]))
-    return head.strip().lower(), {k: _decode_words(v) for k, v in plain.items()}
+    for name in ("name", "filename"):  # Gmail & co. send RFC 2047 words inside the quotes
+        if name in plain:
+            plain[name] = _decode_words(plain[name])
+    return head.strip().lower(), plain
 
 
 def _unescape(match: re.Match[str]) -> str:
@@ -572,7 +575,7 @@ def _payload_bytes(part: Message, cte: str) -> bytes:
     if isinstance(payload, bytes):
         raw = payload
     elif isinstance(payload, str):
-        raw = payload.encode("utf-8", "surrogateescape")  # the parser's raw bytes back
+        raw = _raw_bytes(payload)
     else:
         return b""
     if cte == "base64":
@@ -613,7 +616,7 @@ class _Walker:
 
     def __init__(self, notes: list[str]) -> None:
         self.notes = notes
-        self.texts: list[tuple[str, bool]] = []  # (text, from_html) in document order
+        self.texts: list[tuple[str, bool]] = []  # (text or HTML, is_html) in document order
         self.nested_texts: list[tuple[str, bool]] = []  # text of attached messages
         self.attachments: list[Attachment] = []
         self.defects: list[str] = []
@@ -701,11 +704,8 @@ class _Walker:
         if ctype == "text/html" and not charset:
             found = _META_CHARSET.search(raw[:4096])
             charset = found.group(1).decode("ascii") if found else None
-        decoded = _decode_bytes(raw, charset, self.notes)
-        if ctype == "text/html":
-            texts.append((_html_to_text(decoded, self.notes), True))
-        else:
-            texts.append((decoded, False))
+        # HTML is converted later, and only if its alternative is the one shown.
+        texts.append((_decode_bytes(raw, charset, self.notes), ctype == "text/html"))
 
     def _recover_multipart(self, part: Message, info: _PartInfo) -> Message | None:
         """Re-parse a multipart body with the first boundary-looking line, if there is one."""
@@ -733,9 +733,9 @@ class _Walker:
         data = b""
         if inner is not None:
             try:
-                data = inner.as_bytes()
-            except Exception:
-                data = _valid_str(str(inner)).encode("utf-8")
+                data = _serialise(inner, depth)
+            except Exception as exc:
+                self.notes.append(f"ExtractionFailed:serialise:{type(exc).__name__}")
             # Its text is kept aside: shown only if the outer mail has none (a bare forward).
             nested = _Walker(self.notes)
             nested.visit(inner, depth + 1, nested.texts)
@@ -765,6 +765,39 @@ class _Walker:
         recipient = fields.get("final-recipient") or fields.get("original-recipient") or ""
         address = recipient.split(";", 1)[-1].strip()  # "rfc822; user@host"
         self.failed.extend(_bare([address]))
+
+
+def _serialise(msg: Message, depth: int) -> bytes:
+    """The bytes of a parsed (sub)message, rebuilt from what the parser kept.
+
+    Not Message.as_bytes(): the stdlib generators re-encode 8-bit text parts with their
+    declared charset (and raise on broken ones), and may even rewrite the part while doing
+    so.  Joining the raw headers and payloads keeps the attached mail as it was sent, except
+    that header lines end in CRLF.
+    """
+    if depth > MAX_DEPTH:
+        return b""
+    head = "".join(f"{name}: {value}\r\n" for name, value in msg.raw_items()) + "\r\n"
+    out = [_raw_bytes(head)]
+    payload = getattr(msg, "_payload", None)
+    if isinstance(payload, list):
+        parts = [_serialise(p, depth + 1) for p in payload if isinstance(p, Message)]
+        boundary = _part_info(msg).params.get("boundary", "")
+        if msg.get_content_maintype() == "multipart" and boundary:
+            delimiter = b"--" + _raw_bytes(boundary)
+            out.append(_raw_bytes(msg.preamble or ""))
+            out.extend(b"%s\r\n%s\r\n" % (delimiter, part) for part in parts)
+            out.append(delimiter + b"--\r\n" + _raw_bytes(msg.epilogue or ""))
+        else:  # message/rfc822 (one message) or delivery-status (header blocks)
+            out.append(b"\r\n".join(parts))
+    elif isinstance(payload, str | bytes):
+        out.append(payload if isinstance(payload, bytes) else _raw_bytes(payload))
+    return b"".join(out)
+
+
+def _raw_bytes(text: str) -> bytes:
+    """Parser text back to the original bytes (8-bit bytes were surrogate-escaped)."""
+    return text.encode("utf-8", "surrogateescape")
 
 
 def _field_blocks(text: str) -> list[dict[str, str]]:
@@ -823,10 +856,13 @@ def _html_to_text(markup: str, notes: list[str]) -> str:
     return text
 
 
+_ASCII_LOWER = str.maketrans("ABCDEFGHIJKLMNOPQRSTUVWXYZ", "abcdefghijklmnopqrstuvwxyz")
+
+
 def _drop_script_style(markup: str) -> str:
     """Remove <script>/<style> blocks in one linear pass (a lazy regex is quadratic on
     hostile input with many unclosed tags)."""
-    lower = markup.lower()
+    lower = markup.translate(_ASCII_LOWER)  # str.lower() may change lengths ("İ")
     out: list[str] = []
     pos = 0
     next_at = {"script": -1, "style": -1}
@@ -854,13 +890,17 @@ def _normalise_text(text: str) -> str:
 
 
 def _visible_text(walker: _Walker) -> tuple[str, bool]:
-    pieces = [(_normalise_text(t), is_html) for t, is_html in walker.texts]
-    pieces = [(t, is_html) for t, is_html in pieces if t]
-    if not pieces:  # e.g. a bare "forward as attachment": show the forwarded text
-        pieces = [(_normalise_text(t), h) for t, h in walker.nested_texts]
-        pieces = [(t, is_html) for t, is_html in pieces if t]
-    text = "\n\n".join(t for t, _ in pieces)
-    return text, any(is_html for _, is_html in pieces)
+    def render(parts: list[tuple[str, bool]]) -> list[tuple[str, bool]]:
+        out = []
+        for body, is_html in parts:
+            text = _normalise_text(_html_to_text(body, walker.notes) if is_html else body)
+            if text:
+                out.append((text, is_html))
+        return out
+
+    # A bare "forward as attachment" has no text of its own: show the forwarded text.
+    pieces = render(walker.texts) or render(walker.nested_texts)
+    return "\n\n".join(t for t, _ in pieces), any(is_html for _, is_html in pieces)
 
 
 def _language_sample(subject: str, text: str) -> str:
@@ -887,7 +927,7 @@ def _safe_filename(raw: str, index: int, content_type: str) -> str:
 
     Falls back to "attachment-N.ext" when nothing usable is left.
     """
-    name = unicodedata.normalize("NFC", _valid_str(raw))
+    name = unicodedata.normalize("NFC", _valid_str(raw[:4096]))
     name = "".join(
         ch
         for ch in name
@@ -900,7 +940,7 @@ def _safe_filename(raw: str, index: int, content_type: str) -> str:
     if not name:
         return f"attachment-{index}.{_EXTENSIONS.get(content_type, 'bin')}"
     stem, dot, ext = name.rpartition(".")
-    if not (dot and stem and 0 < len(ext) <= 16):
+    if not (dot and stem and 0 < len(ext) <= 16 and " " not in ext):
         stem, ext = name, ""
     suffix = f".{ext}" if ext else ""
     while stem and (

@@ -170,6 +170,15 @@ MR = [
     "मदत करा",
     "वाचवा",
     "आग लागली",
+    # romanised Marathi
+    "majha mobile chori zala aahe",
+    "amchya building madhe chori zali, lavkar ya",
+    "sir majhi bike kal ratri chorila geli",
+    "khup awaaz aahe, ratri zop yet nahi",
+    "amhi tumhala kalavto ki ithe bhandan chalu aahe",
+    "majhya aai la tras dila jaat aahe",
+    "police ajun aale nahit, kahi tari kara",
+    "ghari koni nahi ani darwaja tutla aahe",
     "प्रति,\nवरिष्ठ पोलीस निरीक्षक,\nदादर पोलीस ठाणे.\n\nविषय: ध्वनिप्रदूषणाबाबत तक्रार\n\n"
     "महोदय,\nमी सुनीता पाटील, शिवाजी पार्क येथे राहते. आमच्या सोसायटीसमोरील मैदानात गेले "
     "आठवडाभर रात्री उशिरापर्यंत मोठ्या आवाजात लाऊडस्पीकर लावले जातात. त्यामुळे लहान "

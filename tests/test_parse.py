@@ -494,6 +494,60 @@ def test_html_edge_cases() -> None:
     assert m.text == "café"
 
 
+def test_filename_parameter_forms() -> None:
+    raw = multipart(
+        [
+            ('Content-Type: image/jpeg; name="ছবি.jpg"', "x"),  # raw 8-bit UTF-8
+            (
+                "Content-Type: image/jpeg\nContent-Disposition: attachment;\n"
+                " filename*0*=utf-8''%E0%A6%9A%E0%A7%81;\n filename*1*=%E0%A6%B0%E0%A6%BF.jpg",
+                "x",
+            ),
+            (
+                "Content-Type: image/jpeg\nContent-Disposition: attachment;"
+                " filename*=x-unknown''%E0%A6%9B.jpg",
+                "x",
+            ),  # unknown charset: UTF-8 fallback
+            (
+                'Content-Type: image/jpeg\nContent-Disposition: attachment; filename="a\\"b.jpg"',
+                "x",
+            ),
+        ]
+    )
+    names = [a.filename for a in parse_mail(raw).attachments]
+    assert names == ["ছবি.jpg", "চুরি.jpg", "ছ.jpg", "a_b.jpg"]
+
+
+def test_transfer_encoding_is_matched_leniently() -> None:
+    m = parse_mail(mime("Content-Transfer-Encoding:  BASE64 \nContent-Type: text/plain", "aGk="))
+    assert m.text == "hi"
+    m = parse_mail(mime("Content-Transfer-Encoding: quoted-printable", "caf=C3=A9 =\nok"))
+    assert m.text == "café ok"
+
+
+def test_attached_message_keeps_its_original_bytes() -> None:
+    inner = b"Subject: inner\nContent-Type: text/plain; charset=gb2312\n\n\xff\xfe broken \xe0\xa6"
+    raw = multipart(
+        [("Content-Type: text/plain", "see attached"), ("Content-Type: message/rfc822", inner)]
+    )
+    m = parse_mail(raw)
+    assert m.text == "see attached"
+    (att,) = m.attachments
+    assert att.data.endswith(b"\xff\xfe broken \xe0\xa6")
+    assert b"Subject: inner\r\n" in att.data
+
+
+def test_x_failed_recipients_header() -> None:
+    m = parse_mail(
+        mime(
+            "From: Mail Delivery System <Mailer-Daemon@mx.example.in>\n"
+            "X-Failed-Recipients: A@x.in, b@y.in"
+        )
+    )
+    assert m.failed_recipients == ("a@x.in", "b@y.in")
+    assert not m.is_report
+
+
 @pytest.mark.parametrize(
     ("raw_name", "want"),
     [
@@ -621,3 +675,12 @@ def test_hostile_mail_stays_fast(raw: bytes) -> None:
     assert_sane(m)
     assert m.error is None
     assert elapsed < 5  # each takes well under a second here; unguarded, up to 15 s
+
+
+def test_ten_megabytes_of_random_bytes() -> None:
+    raw = random.Random(10).randbytes(10_000_000)
+    start = time.perf_counter()
+    m = parse_mail(raw)
+    assert_sane(m)
+    assert m.error is None and m.text  # stored as best-effort text, not lost
+    assert time.perf_counter() - start < 10  # about 1 s here
