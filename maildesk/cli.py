@@ -25,9 +25,9 @@ def _setup_logging(verbose: bool) -> None:
         logging.getLogger(noisy).setLevel(logging.WARNING)
 
 
-def _config(ctx: click.Context) -> Config:
+def _config(ctx: click.Context, secrets: bool = True) -> Config:
     try:
-        return load_config(ctx.obj["config"])
+        return load_config(ctx.obj["config"], secrets=secrets)
     except ConfigError as exc:
         raise click.ClickException(str(exc)) from exc
 
@@ -54,7 +54,10 @@ def run(ctx: click.Context) -> None:
     from maildesk.daemon import run_daemon
 
     config = _config(ctx)
-    sys.exit(asyncio.run(run_daemon(config, ctx.obj["config"])))
+    try:
+        sys.exit(asyncio.run(run_daemon(config, ctx.obj["config"])))
+    except ConfigError as exc:
+        raise click.ClickException(str(exc)) from exc
 
 
 @main.command()
@@ -68,7 +71,10 @@ def poll(ctx: click.Context, once: bool) -> None:
     from maildesk.daemon import poll_once
 
     config = _config(ctx)
-    report = asyncio.run(poll_once(config))
+    try:
+        report = asyncio.run(poll_once(config))
+    except ConfigError as exc:
+        raise click.ClickException(str(exc)) from exc
     for result in report.passes:
         state = f"error: {result.error}" if result.error else "ok"
         kinds = ", ".join(f"{k} {n}" for k, n in sorted(result.kinds.items())) or "no new mail"
@@ -111,7 +117,7 @@ def inspect(ctx: click.Context, as_json: bool, files: tuple[Path, ...]) -> None:
     """
     from maildesk.inspect import inspect_file
 
-    config = _config(ctx)
+    config = _config(ctx, secrets=False)
     for path in files:
         report = inspect_file(config, path)
         if as_json:
@@ -138,3 +144,45 @@ def demo(keep: Path | None) -> None:
     from maildesk.demo import run_demo
 
     sys.exit(run_demo(keep))
+
+
+@main.command()
+@click.argument("code")
+@click.pass_context
+def show(ctx: click.Context, code: str) -> None:
+    """A complaint, its messages, events and the mail sent about it.
+
+    Example: maildesk show BHL-2611-0007
+    """
+    from maildesk.desk import Desk
+    from maildesk.views import show_complaint
+
+    desk = Desk.open(_config(ctx, secrets=False))
+    text = show_complaint(desk, code)
+    desk.close()
+    if text is None:
+        raise click.ClickException(f"no complaint {code}")
+    click.echo(text)
+
+
+@main.command(name="list")
+@click.option("--station", help="Station code, e.g. BHL.")
+@click.option("--status", help="received, acknowledged, in_process, incomplete_info, "
+              "transferred, closed, or open (all but closed).")
+@click.option("--urgency", type=click.Choice(["urgent", "semi-urgent", "non-urgent"]))
+@click.option("--overdue", is_flag=True, help="Only those past a service-level deadline.")
+@click.option("--limit", default=100, show_default=True)
+@click.pass_context
+def list_(ctx: click.Context, station: str | None, status: str | None, urgency: str | None,
+          overdue: bool, limit: int) -> None:
+    """Complaints, newest first.
+
+    Example: maildesk list --station BHL --status open --urgency urgent
+    """
+    from maildesk.desk import Desk
+    from maildesk.views import list_complaints
+
+    desk = Desk.open(_config(ctx, secrets=False))
+    for line in list_complaints(desk, station, status, urgency, overdue, limit):
+        click.echo(line)
+    desk.close()

@@ -3,6 +3,7 @@ into frozen objects. Every error names the file, the line, the key and what woul
 
 from __future__ import annotations
 
+import difflib
 import os
 import re
 from dataclasses import dataclass, field
@@ -55,6 +56,9 @@ class Station:
     use_idle: bool = True
     inbox: str = "INBOX"
     processed_folder: str = "maildesk-processed"
+    # Officers' mail acts only with a DKIM/SPF pass recorded by this server, when required.
+    require_authentication: bool = False
+    trusted_authserv_id: str = ""
 
     def is_officer(self, address: str) -> bool:
         return address.lower() in {o.address for o in self.officers}
@@ -219,13 +223,25 @@ class _Reader:
             return ""
         value = env.get(str(name))
         if value is None:
+            if not getattr(env, "required", True):
+                return ""  # a dry run (inspect) reads the stations but logs in nowhere
             self.fail(f"the environment variable {name} is not set (set it in .env)", key)
         return value
+
+    def known(self, *keys: str) -> _Reader:
+        """Refuse keys nobody reads: a misspelt key would otherwise be silently ignored."""
+        for key in self.data:
+            if key not in keys:
+                close = difflib.get_close_matches(str(key), keys, n=1)
+                hint = f"did you mean '{close[0]}'?" if close else f"known: {', '.join(keys)}"
+                self.fail(f"unknown setting; {hint}", key)
+        return self
 
 
 def _server(
     reader: _Reader, defaults: dict, kind: str, env: dict[str, str], port: dict[str, int]
 ) -> Server:
+    reader.known(*SERVER_KEYS)
     merged = LineDict({**defaults, **reader.data})
     merged.lines = {**{k: reader.line for k in defaults}, **getattr(reader.data, "lines", {})}
     merged.line = reader.line
@@ -241,19 +257,38 @@ def _server(
     )
 
 
+SERVER_KEYS = ("host", "port", "security", "user", "password_env", "timeout_seconds")
+STATION_KEYS = ("code", "name", "zone", "address", "language", "officers", "localities",
+                "imap", "smtp", "poll_seconds", "idle", "inbox", "processed_folder",
+                "require_authentication", "trusted_authserv_id")
 IMAP_PORTS = {"tls": 993, "starttls": 143, "plain": 143}
 SMTP_PORTS = {"tls": 465, "starttls": 587, "plain": 25}
 
 
+def _list(reader: _Reader, key: str) -> list:
+    value = reader.data.get(key) or []
+    if not isinstance(value, list):
+        reader.fail("expected a list, like [Behala, Sakher Bazar]", key)
+    return value
+
+
 def _station(r: _Reader, defaults: _Reader, zones: set[str], env: dict[str, str]) -> Station:
+    r.known(*STATION_KEYS)
     code = r.str("code").upper()
     if not re.fullmatch(r"[A-Z]{2,6}", code):
         r.fail(f"'{code}' must be 2 to 6 letters (it starts every complaint code)", "code")
     zone = r.str("zone")
     if zone not in zones:
         r.fail(f"unknown zone '{zone}'; zones are: {', '.join(sorted(zones))}", "zone")
+    require = r.bool("require_authentication",
+                     defaults.data.get("require_authentication", False))
+    authserv = r.str("trusted_authserv_id", defaults.data.get("trusted_authserv_id", ""))
+    if require and not authserv:
+        r.fail("require_authentication needs trusted_authserv_id: the name your mail server "
+               "writes first in its Authentication-Results header", "require_authentication")
     officers = []
     for o in r.items("officers"):
+        o.known("name", "address")
         officers.append(Officer(name=o.str("name", ""), address=o.address("address")))
     return Station(
         code=code,
@@ -262,25 +297,40 @@ def _station(r: _Reader, defaults: _Reader, zones: set[str], env: dict[str, str]
         address=r.address("address"),
         language=r.str("language", "en", LANGUAGES),
         officers=tuple(officers),
-        localities=tuple(str(x) for x in r.data.get("localities", []) or []),
+        localities=tuple(str(x) for x in _list(r, "localities")),
         imap=_server(r.child("imap"), defaults.data.get("imap", {}), "imap", env, IMAP_PORTS),
         smtp=_server(r.child("smtp"), defaults.data.get("smtp", {}), "smtp", env, SMTP_PORTS),
         poll_seconds=r.int("poll_seconds", defaults.data.get("poll_seconds", 60), 5, 86400),
         use_idle=r.bool("idle", defaults.data.get("idle", True)),
         inbox=r.str("inbox", "INBOX"),
         processed_folder=r.str("processed_folder", "maildesk-processed"),
+        require_authentication=require,
+        trusted_authserv_id=authserv,
     )
 
 
-def load_config(path: Path | str | None = None, env: dict[str, str] | None = None) -> Config:
-    """Read and validate the configuration. Raises ConfigError with file:line on any problem."""
+class _Env(dict):
+    required = True
+
+
+def load_config(path: Path | str | None = None, env: dict[str, str] | None = None,
+                secrets: bool = True) -> Config:
+    """Read and validate the configuration. Raises ConfigError with file:line on any problem.
+    With secrets=False, unset password variables are allowed (for dry runs)."""
     path = Path(path or os.environ.get("MAILDESK_CONFIG") or "config/stations.yaml")
     if env is None:
         load_dotenv(path.parent / ".env", override=False)
         load_dotenv(Path.cwd() / ".env", override=False)
         env = dict(os.environ)
+    env = _Env(env)
+    env.required = secrets
     top = _Reader(load_yaml(path), path, "")
-    desk = top.child("maildesk")
+    top.known("maildesk", "defaults", "zones", "agencies", "service_levels", "stations")
+    top.child("defaults").known("poll_seconds", "idle", "imap", "smtp",
+                                "require_authentication", "trusted_authserv_id")
+    desk = top.child("maildesk").known(
+        "timezone", "data_dir", "rules", "message_domain", "admins", "digest_time",
+        "max_mail_mb", "sender_hourly_limit")
     try:
         timezone = ZoneInfo(desk.str("timezone", "Asia/Kolkata"))
     except (ZoneInfoNotFoundError, ValueError):
@@ -296,10 +346,13 @@ def load_config(path: Path | str | None = None, env: dict[str, str] | None = Non
 
     zones = []
     for z in top.items("zones", required=True):
+        z.known("code", "name", "dcp")
         zones.append(Zone(code=z.str("code"), name=z.str("name"), dcp=z.addresses("dcp")))
     zone_codes = {z.code for z in zones}
     defaults = top.child("defaults")
     stations = [_station(s, defaults, zone_codes, env) for s in top.items("stations", True)]
+    if not stations:
+        top.fail("no stations: add at least one under 'stations:'", "stations")
     seen: set[str] = set()
     for reader, station in zip(top.items("stations"), stations, strict=True):
         for key in (station.code, station.address):
@@ -313,13 +366,15 @@ def load_config(path: Path | str | None = None, env: dict[str, str] | None = Non
         if urgency not in URGENCIES:
             sl.fail(f"unknown urgency; use one of {', '.join(URGENCIES)}", urgency)
         r, base = sl.child(urgency), DEFAULT_SERVICE_LEVELS[urgency]
+        r.known("acknowledge", "first_action", "closure")
         levels[urgency] = ServiceLevel(
             acknowledge=r.duration("acknowledge", base.acknowledge),
             first_action=r.duration("first_action", base.first_action),
             closure=r.duration("closure", base.closure),
         )
     agencies = [
-        Agency(code=a.str("code"), name=a.str("name"), address=a.address("address"))
+        Agency(code=a.known("code", "name", "address").str("code"), name=a.str("name"),
+               address=a.address("address"))
         for a in top.items("agencies")
     ]
     rules_name = desk.str("rules", "rules.yaml")

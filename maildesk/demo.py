@@ -96,9 +96,42 @@ async def _run_flow(config, servers) -> float:  # noqa: ANN001
     expected = 3 * len(RESIDENTS)  # the residents' mails, the acknowledgements, notifications
     await asyncio.to_thread(servers.wait_for_sent, expected, 60)
     elapsed = time.monotonic() - started
+    # The duty officer at Behala answers the urgent notification from their mail client.
+    officer, station = STATIONS[0][4], STATIONS[0][3]
+    for command in OFFICER_REPLIES:
+        notification = _urgent_notification(servers, officer)
+        reply = _officer_reply(officer, station, notification, command)
+        await asyncio.to_thread(_send, servers, officer, station, reply)
+        expected += 3  # the officer's reply, the resident's update, the officer's confirmation
+        await asyncio.to_thread(servers.wait_for_sent, expected, 60)
     daemon.request_stop()
     await running
     return elapsed
+
+
+OFFICER_REPLIES = [
+    "#progress Fire brigade and a police team are on the way.",
+    "#close The fire brigade put the fire out; both people were brought down unhurt.",
+]
+
+
+def _urgent_notification(servers, officer: str) -> email.message.EmailMessage:  # noqa: ANN001
+    for raw in servers.messages(officer):
+        mail = email.message_from_bytes(raw, policy=email.policy.default)
+        if str(mail["Subject"]).startswith("[URGENT]"):
+            return mail  # type: ignore[return-value]
+    raise RuntimeError("the urgent notification did not reach the officer")
+
+
+def _officer_reply(officer: str, station: str, notification, command: str) -> bytes:  # noqa: ANN001
+    quoted = "\n".join(f"> {line}" for line in notification.get_content().splitlines()[:6])
+    return build_message(
+        from_addr=officer, from_name="SI Ananya Mukherjee", to_addrs=[station],
+        subject=f"Re: {notification['Subject']}",
+        body=f"{command}\n\nOn {notification['Date']}, Behala Police Station wrote:\n{quoted}\n",
+        message_id=f"{secrets.token_hex(8)}@demo.officer", auto_submitted=None,
+        in_reply_to=str(notification["Message-ID"]).strip("<>"),
+        references=[str(notification["Message-ID"]).strip("<>")])
 
 
 def run_demo(keep: Path | None = None) -> int:
@@ -140,5 +173,19 @@ def _report(data_dir: Path, servers) -> None:  # noqa: ANN001
         for row in store.outbox("complaint_id = ? AND kind = 'notify'", (complaint["id"],)):
             note = email.message_from_bytes(row["raw"], policy=email.policy.default)
             print(f"    the officers received: \"{note['Subject']}\"")
+        for event in store.events(complaint["id"]):
+            if event["action"] in ("progress", "closed"):
+                print(f"    {event['actor']} replied #{event['action'].removesuffix('d')}: "
+                      f"{event['detail'].get('note', '')}")
+        if complaint["status"] == "closed":
+            _print_closure(store, complaint)
         print()
     store.close()
+
+
+def _print_closure(store: Store, complaint: dict) -> None:
+    [row] = store.outbox("complaint_id = ? AND kind = 'closed'", (complaint["id"],))
+    closure = email.message_from_bytes(row["raw"], policy=email.policy.default)
+    print(f"    the resident received the closure: \"{closure['Subject']}\"")
+    for line in closure.get_content().strip().splitlines():  # type: ignore[attr-defined]
+        print(f"      | {line}")

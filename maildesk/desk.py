@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import fcntl
 from dataclasses import dataclass
 from datetime import datetime
+from typing import TextIO
 
 from maildesk.clock import Clock
 from maildesk.compose import Templates, default_templates_dir
 from maildesk.config import Config, Station
+from maildesk.errors import ConfigError
 from maildesk.store import Store
 
 
@@ -18,14 +21,30 @@ class Desk:
     templates: Templates
     clock: Clock
 
+    lock: TextIO | None = None
+
     @classmethod
-    def open(cls, config: Config, clock: Clock | None = None) -> Desk:
+    def open(cls, config: Config, clock: Clock | None = None, intake: bool = False) -> Desk:
+        """Open the store. `intake=True` (run, poll) also takes the data directory's intake
+        lock: a daemon and a `poll --once` working at once could send the same mail twice."""
         clock = clock or Clock()
-        return cls(config, Store(config.data_dir, clock), Templates(default_templates_dir()),
-                   clock)
+        store = Store(config.data_dir, clock)
+        desk = cls(config, store, Templates(default_templates_dir()), clock)
+        if intake:
+            desk.lock = open(store.data_dir / "intake.lock", "w")  # noqa: SIM115 - held open
+            try:
+                fcntl.flock(desk.lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                desk.close()
+                raise ConfigError(f"another maildesk (run or poll) is using {config.data_dir}; "
+                                  "stop it first") from None
+        return desk
 
     def close(self) -> None:
         self.store.close()
+        if self.lock is not None:
+            self.lock.close()  # closing the file releases the lock
+            self.lock = None
 
     def local_time(self, moment: datetime) -> str:
         """A moment as residents and officers read it: '23 Nov 2026, 14:30 IST'."""

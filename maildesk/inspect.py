@@ -3,13 +3,14 @@ database and no server; uses the configuration only for context (stations, offic
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from maildesk.classify import classify
+from maildesk.commands import parse_commands
 from maildesk.config import Config, Station
 from maildesk.parse import parse_mail
+from maildesk.reply import visible_reply
 from maildesk.sort import Context, sort_mail
 
 KIND_NAMES = {
@@ -20,7 +21,6 @@ KIND_NAMES = {
 }
 
 
-@dataclass(frozen=True)
 class _NoComplaints:
     """Sorting's view of the store in a dry run: no complaint is known."""
 
@@ -53,12 +53,17 @@ def inspect_file(config: Config, path: Path) -> dict[str, Any]:
     decision = sort_mail(mail, Context(config, station, len(raw), _NoComplaints()))
     verdict = classify(config.rules, mail.subject, mail.text)
     code = decision.code
+    is_reply = bool(mail.in_reply_to or mail.references or code)
+    text = visible_reply(mail.text) if is_reply else mail.text
+    parsed = parse_commands(text) if decision.kind == "officer" else None
     report.update({
         "kind": decision.kind, "kind_name": KIND_NAMES.get(decision.kind, decision.kind),
         "why": decision.reason, "station": station.code, "from": mail.from_addr,
         "subject": mail.subject, "language": mail.language, "urgency": verdict.urgency,
-        "score": verdict.score, "reasons": list(verdict.reasons), "text": mail.text,
+        "score": verdict.score, "reasons": list(verdict.reasons), "text": text,
         "officer": decision.kind == "officer", "complaint": code,
+        "commands": [{"name": c.name, "arg": c.arg} for c in parsed.commands] if parsed else [],
+        "problems": list(parsed.problems) if parsed else [],
         "attachments": [{"name": a.filename, "content_type": a.content_type, "size": a.size}
                         for a in mail.attachments],
     })

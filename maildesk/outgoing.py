@@ -65,9 +65,11 @@ def queue_ack(desk: Desk, station: Station, complaint: dict, mail: ParsedMail,
 
 
 def queue_notify(desk: Desk, station: Station, complaint: dict, mail: ParsedMail,
-                 template: str = "notify", history: list[dict] | None = None) -> str | None:
+                 template: str = "notify", history: list[dict] | None = None,
+                 with_attachments: bool = True) -> str | None:
     """Tell the station's officers; the mail carries the resident's attachments."""
-    files = [(a.filename, a.content_type, a.data) for a in mail.attachments]
+    files = [(a.filename, a.content_type, a.data) for a in mail.attachments
+             if with_attachments]
     return _queue(
         desk, station, kind=template, to=[o.address for o in station.officers],
         template=template, language="en",
@@ -105,12 +107,116 @@ def queue_status(desk: Desk, station: Station, complaint: dict | None, mail: Par
     )
 
 
-def queue_oversize(desk: Desk, station: Station, mail: ParsedMail, size: int) -> str | None:
+def queue_oversize(desk: Desk, station: Station, mail: ParsedMail, size: int,
+                   complaint: dict) -> str | None:
     limit = desk.config.max_mail_bytes
     return _queue(
         desk, station, kind="oversize", to=[mail.reply_to or mail.from_addr],
         template="oversize", language=reply_language(desk, station, mail),
         context={"size_mb": round(size / 1048576, 1), "limit_mb": round(limit / 1048576),
-                 "code": None},
-        complaint=None, in_reply_to=mail.message_id, references=mail.references,
+                 "code": complaint["code"]},
+        complaint=complaint, in_reply_to=mail.message_id, references=mail.references,
     )
+
+
+def _resident_thread(desk: Desk, complaint: dict) -> tuple[str | None, tuple[str, ...]]:
+    """Resident mails thread under the resident's first mail of the complaint."""
+    first = desk.store.one(
+        "SELECT message_id FROM messages WHERE complaint_id = ? AND message_id IS NOT NULL "
+        "AND from_addr = ? ORDER BY id LIMIT 1", (complaint["id"], complaint["resident_addr"]),
+    )
+    return (first["message_id"], ()) if first else (None, ())
+
+
+def queue_resident(desk: Desk, station: Station, complaint: dict, template: str,
+                   context: dict[str, Any]) -> str | None:
+    """A step of the complaint told to the resident, in their language."""
+    in_reply_to, references = _resident_thread(desk, complaint)
+    return _queue(
+        desk, station, kind=template, to=[complaint["resident_addr"]], template=template,
+        language=reply_language(desk, station, None, complaint.get("language")),
+        context={"code": complaint["code"], "station_name": station.name,
+                 "subject": complaint.get("subject") or "", **context},
+        complaint=complaint, in_reply_to=in_reply_to, references=references,
+    )
+
+
+def queue_officers(desk: Desk, station: Station, complaint: dict, template: str,
+                   mail: ParsedMail) -> str | None:
+    """Tell the station's officers about a resident's reply (reopened, information given)."""
+    return _queue(
+        desk, station, kind=template, to=[o.address for o in station.officers],
+        template=template, language="en",
+        context={"code": complaint["code"], "urgency": complaint["urgency"],
+                 "subject": complaint.get("subject") or "", "text": mail.text,
+                 "resident_addr": complaint["resident_addr"], "station_name": station.name},
+        complaint=complaint, auto_submitted="auto-generated",
+        attachments=[(a.filename, a.content_type, a.data) for a in mail.attachments],
+    )
+
+
+def queue_transfer_notify(desk: Desk, target: Station, complaint: dict, old: Station,
+                          officer: str, note: str) -> str | None:
+    """The new station's officers get the whole complaint, sent from their own desk."""
+    first = desk.store.one("SELECT * FROM messages WHERE complaint_id = ? ORDER BY id LIMIT 1",
+                           (complaint["id"],))
+    history = [{"at": desk.local_time(datetime.fromisoformat(e["at"])), "actor": e["actor"],
+                "action": e["action"], "detail": _detail_text(e["detail"])}
+               for e in desk.store.events(complaint["id"])]
+    attachments = desk.store.attachments(first["id"]) if first else []
+    return _queue(
+        desk, target, kind="transfer_notify", to=[o.address for o in target.officers],
+        template="transfer_notify", language="en",
+        context={"code": complaint["code"], "urgency": complaint["urgency"],
+                 "reasons": complaint.get("reasons") or [],
+                 "resident_name": complaint.get("resident_name") or "",
+                 "resident_addr": complaint.get("resident_addr") or "",
+                 "subject": complaint.get("subject") or "",
+                 "text": first["text"] if first else "",
+                 "attachments": [{"name": a["filename"], "content_type": a["content_type"],
+                                  "size": a["size"]} for a in attachments],
+                 "station_name": target.name,
+                 "received_at": desk.local_time(datetime.fromisoformat(complaint["created_at"])),
+                 "history": history, "from_station": old.name, "officer": officer,
+                 "note": note},
+        complaint=complaint, auto_submitted="auto-generated",
+        attachments=[(a["filename"], a["content_type"],
+                      desk.store.blob_path(a["sha256"], "attachments").read_bytes())
+                     for a in attachments],
+    )
+
+
+def _detail_text(detail: dict) -> str:
+    return "; ".join(f"{k}: {v}" for k, v in detail.items() if v not in ("", None, [], {}))
+
+
+def queue_agency(desk: Desk, station: Station, complaint: dict, agency: Any,
+                 note: str) -> str | None:
+    first = desk.store.one("SELECT text FROM messages WHERE complaint_id = ? ORDER BY id "
+                           "LIMIT 1", (complaint["id"],))
+    return _queue(
+        desk, station, kind="agency", to=[agency.address], template="agency", language="en",
+        context={"code": complaint["code"], "station_name": station.name,
+                 "agency_name": agency.name, "subject": complaint.get("subject") or "",
+                 "text": first["text"] if first else "", "note": note,
+                 "station_address": station.address},
+        complaint=complaint, auto_submitted="auto-generated",
+    )
+
+
+def queue_officer_reply(desk: Desk, station: Station, complaint: dict | None, mail: ParsedMail,
+                        template: str, context: dict[str, Any]) -> str | None:
+    """Confirmation or help, to the officer who wrote, threaded under their mail."""
+    return _queue(
+        desk, station, kind=template, to=[mail.from_addr], template=template, language="en",
+        context={"code": complaint["code"] if complaint else "",
+                 "subject": (complaint or {}).get("subject") or mail.subject, **context},
+        complaint=complaint, in_reply_to=mail.message_id, references=mail.references,
+    )
+
+
+def queue_admins(desk: Desk, station: Station, template: str,
+                 context: dict[str, Any]) -> str | None:
+    return _queue(desk, station, kind=template, to=list(desk.config.admins),
+                  template=template, language="en", context=context, complaint=None,
+                  auto_submitted="auto-generated")

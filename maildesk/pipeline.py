@@ -20,6 +20,7 @@ from maildesk.record import (
     Recorded,
     record_followup,
     record_new,
+    record_officer,
     record_other,
     record_status,
 )
@@ -36,13 +37,15 @@ def dedupe_key(mail: ParsedMail, sha256: str) -> str:
 def _decide(desk: Desk, item: Incoming, mail: ParsedMail) -> Recorded:
     ctx = Context(desk.config, item.station, item.size, desk.store, desk.clock.now())
     decision = sort_mail(mail, ctx)
-    if decision.kind == "new":
+    if decision.kind in ("new", "oversize"):  # an oversize mail may still be an emergency
         verdict = classify(desk.config.rules, mail.subject, mail.text)
         return record_new(desk, item, mail, decision, verdict)
     if decision.kind == "followup":
         return record_followup(desk, item, mail, decision)
     if decision.kind == "status":
         return record_status(desk, item, mail, decision)
+    if decision.kind == "officer":
+        return record_officer(desk, item, mail, decision)
     return record_other(desk, item, mail, decision)
 
 

@@ -4,13 +4,27 @@ events, and the outgoing mail it causes — all inside the caller's transaction.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
+from maildesk.actions import Acting, carry_out, note
+from maildesk.authcheck import may_act
 from maildesk.classify import Classification
+from maildesk.clock import to_iso
+from maildesk.commands import parse_commands
 from maildesk.config import Station
 from maildesk.desk import Desk
-from maildesk.outgoing import queue_ack, queue_notify, queue_oversize, queue_status
+from maildesk.outgoing import (
+    queue_ack,
+    queue_admins,
+    queue_notify,
+    queue_officer_reply,
+    queue_officers,
+    queue_oversize,
+    queue_resident,
+    queue_status,
+)
 from maildesk.parse import ParsedMail
+from maildesk.reply import visible_reply
 from maildesk.sort import Sorted
 
 # Mails we never answer and whose attachments are not worth keeping apart from the raw mail.
@@ -70,21 +84,93 @@ def record_new(desk: Desk, item: Incoming, mail: ParsedMail, decision: Sorted,
     assert complaint is not None
     level = desk.config.service_levels[verdict.urgency]
     queue_ack(desk, station, complaint, mail, next_step_by=now + level.first_action)
-    queue_notify(desk, station, complaint, mail)
-    return Recorded("new", row, code)
+    if decision.kind == "oversize":  # recorded whole; the officers get the text, not the files
+        queue_oversize(desk, station, mail, item.size, complaint)
+        queue_notify(desk, station, complaint, mail, with_attachments=False)
+    else:
+        queue_notify(desk, station, complaint, mail)
+    return Recorded(decision.kind, row, code)
 
 
 def record_followup(desk: Desk, item: Incoming, mail: ParsedMail, decision: Sorted) -> Recorded:
+    """A resident adds to a complaint. Only the filer's reply moves it on: an answer to an
+    information request puts it back in process, a reply to the closure reopens it."""
     complaint = decision.complaint
     assert complaint is not None
+    store = desk.store
     row = _message_row(desk, item, mail, decision, complaint["id"])
-    from_filer = mail.from_addr == complaint["resident_addr"]
-    desk.store.add_event(complaint["id"], mail.from_addr or "unknown sender",
-                         "resident_followup" if from_filer else "third_party_message",
-                         {"matched": decision.reason}, row)
     station = desk.station(complaint["station"])
-    queue_notify(desk, station, complaint, mail, template="followup_notify")
+    from_filer = mail.from_addr == complaint["resident_addr"]
+    sender = mail.from_addr or "unknown sender"
+    if from_filer and complaint["status"] == "closed":
+        store.set_complaint(complaint["id"], status="in_process", closed_at=None)
+        store.add_event(complaint["id"], sender, "reopened", {"matched": decision.reason}, row)
+        queue_officers(desk, station, complaint, "reopened_notify", mail)
+        queue_resident(desk, station, complaint, "reopened", {})
+    elif from_filer and complaint["status"] == "incomplete_info":
+        store.set_complaint(complaint["id"], status="in_process")
+        store.add_event(complaint["id"], sender, "info_received",
+                        {"matched": decision.reason}, row)
+        queue_officers(desk, station, complaint, "info_received_notify", mail)
+    else:
+        store.add_event(complaint["id"], sender,
+                        "resident_followup" if from_filer else "third_party_message",
+                        {"matched": decision.reason}, row)
+        queue_notify(desk, station, complaint, mail, template="followup_notify")
     return Recorded("followup", row, complaint["code"])
+
+
+REFUSALS_BEFORE_ALERT = 3
+
+
+def record_officer(desk: Desk, item: Incoming, mail: ParsedMail, decision: Sorted) -> Recorded:
+    """An officer's reply: check they may act on that complaint, then carry out the commands
+    and confirm; anything refused or not understood gets a help reply, never silence."""
+    complaint = decision.complaint
+    store = desk.store
+    row = _message_row(desk, item, mail, decision, complaint["id"] if complaint else None)
+    if complaint is None:
+        queue_officer_reply(desk, item.station, None, mail, "help", {
+            "reason": "which complaint? Reply to its notification mail, or keep its code "
+                      "(like BHL-2611-0007) in the subject", "problems": []})
+        return Recorded("officer", row)
+    station = desk.station(complaint["station"])
+    allowed, why = may_act(mail, station, desk.config)
+    if not allowed:
+        store.set_message(row, kind="refused", reason=why)
+        store.add_event(complaint["id"], mail.from_addr, "refused", {"why": why}, row)
+        queue_officer_reply(desk, item.station, complaint, mail, "help",
+                            {"reason": f"nothing was changed: {why}", "problems": []})
+        _alert_on_repeated_refusals(desk, item, mail, why)
+        return Recorded("refused", row, complaint["code"])
+    parsed = parse_commands(visible_reply(mail.text))
+    acting = Acting(desk, complaint, station, mail.from_addr, row, mail.message_id)
+    if not parsed.commands and not parsed.problems:
+        done, problems = [note(acting, parsed.note)] if parsed.note.strip() else [], []
+    else:
+        done, problems = carry_out(acting, parsed.commands)
+        problems = [*parsed.problems, *problems]
+    complaint = acting.complaint
+    if done:
+        queue_officer_reply(desk, station, complaint, mail, "confirm", {
+            "officer": mail.from_addr, "done": done, "problems": problems,
+            "status": complaint["status"], "urgency": complaint["urgency"]})
+    else:
+        queue_officer_reply(desk, station, complaint, mail, "help", {
+            "reason": "nothing was changed: no command was understood", "problems": problems})
+    return Recorded("officer", row, complaint["code"])
+
+
+def _alert_on_repeated_refusals(desk: Desk, item: Incoming, mail: ParsedMail, why: str) -> None:
+    """Tell the administrators once a day when someone keeps trying to act without right."""
+    since = desk.clock.now() - timedelta(days=1)
+    rows = desk.store.query(
+        "SELECT reason FROM messages WHERE kind = 'refused' AND from_addr = ? AND "
+        "received_at >= ?", (mail.from_addr, to_iso(since)))
+    if len(rows) == REFUSALS_BEFORE_ALERT:
+        queue_admins(desk, item.station, "admin_refusals", {
+            "station": item.station.code, "address": mail.from_addr, "count": len(rows),
+            "reasons": sorted({r["reason"] for r in rows}), "since": desk.local_time(since)})
 
 
 def record_status(desk: Desk, item: Incoming, mail: ParsedMail, decision: Sorted) -> Recorded:
@@ -102,14 +188,10 @@ def record_status(desk: Desk, item: Incoming, mail: ParsedMail, decision: Sorted
 
 
 def record_other(desk: Desk, item: Incoming, mail: ParsedMail, decision: Sorted) -> Recorded:
-    """Mail that starts nothing: recorded for the audit trail, answered only if oversize."""
+    """Mail that starts nothing: recorded for the audit trail, never answered."""
     complaint = decision.complaint
     row = _message_row(desk, item, mail, decision, complaint["id"] if complaint else None)
     if decision.kind == "bounce":
         for address in mail.failed_recipients:
             desk.store.mark_undeliverable(address, f"bounce in message {row}")
-    elif decision.kind == "oversize":
-        queue_oversize(desk, item.station, mail, item.size)
-    elif decision.kind == "officer" and complaint is not None:
-        desk.store.add_event(complaint["id"], mail.from_addr, "officer_mail", {}, row)
     return Recorded(decision.kind, row, complaint["code"] if complaint else None)

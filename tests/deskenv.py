@@ -44,6 +44,8 @@ def write_config(directory: Path, imap: tuple[str, int], smtp: tuple[str, int],
                      "smtp": {"host": smtp[0], "port": smtp[1], "security": "plain"}},
         "zones": [{"code": "KOL-NE", "name": "Kolkata North and East",
                    "dcp": ["dcp.ne@maildesk.test"]}],
+        "agencies": [{"code": "KMC", "name": "Kolkata Municipal Corporation",
+                      "address": "grievance@kmc.test"}],
         "stations": [
             {"code": s.code, "name": f"{s.code} Police Station", "zone": "KOL-NE",
              "address": s.address, "language": s.language,

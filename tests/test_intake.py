@@ -293,3 +293,21 @@ def test_write_config_round_trip(tmp_path):
 @pytest.fixture(autouse=True)
 def _no_fault(monkeypatch):
     monkeypatch.delenv("MAILDESK_FAULT", raising=False)
+
+
+def test_an_oversize_mail_is_still_a_complaint_and_its_sender_is_told(
+        tmp_path, dovecot, mailbox_user, smtp):
+    bhl = station(mailbox_user)
+    config = setup(tmp_path, dovecot, smtp, bhl, max_mail_mb=1)
+    body = "Fire in the godown behind our house, people trapped.\n" + "x" * (1536 * 1024)
+    dovecot.append(bhl.user, resident_mail("big@gmail.com", bhl.address, "Fire", body,
+                                           "big-1@gmail.com"))
+    report = asyncio.run(poll_once(config))
+
+    assert report.passes[0].kinds == {"oversize": 1}
+    [complaint] = Store(config.data_dir).complaints()
+    assert complaint["urgency"] == "urgent"
+    to_resident = [parse(m.data) for m in sent_to(smtp, "big@gmail.com")]
+    assert len(to_resident) == 2  # the acknowledgement and the note about the size
+    assert all(complaint["code"] in m["Subject"] for m in to_resident)
+    assert len(sent_to(smtp, OFFICER)) == 1
