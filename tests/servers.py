@@ -284,8 +284,11 @@ class Dovecot:
         last: Exception | None = None
         while time.monotonic() < deadline:
             try:
-                with socket.create_connection((self.host, self.port), timeout=2) as sock:
-                    greeting = sock.makefile("rb").readline()
+                with (
+                    socket.create_connection((self.host, self.port), timeout=2) as sock,
+                    sock.makefile("rb") as stream,
+                ):
+                    greeting = stream.readline()
                 if greeting.startswith(b"* OK"):
                     return
                 last = DovecotError(f"unexpected greeting {greeting!r}")

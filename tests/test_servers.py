@@ -175,8 +175,11 @@ def test_dovecot_identity(dovecot: Dovecot) -> None:
     assert dovecot.pid > 0 and dovecot.is_running()
     assert dovecot.host == "127.0.0.1"
     assert (dovecot.workdir / "dovecot.conf").is_file()
-    with socket.create_connection((dovecot.host, dovecot.port), timeout=5) as sock:
-        assert sock.makefile("rb").readline().startswith(b"* OK")
+    with (
+        socket.create_connection((dovecot.host, dovecot.port), timeout=5) as sock,
+        sock.makefile("rb") as stream,
+    ):
+        assert stream.readline().startswith(b"* OK")
 
 
 def test_dovecot_start_and_stop_by_pid(dovecot: Dovecot) -> None:
