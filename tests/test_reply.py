@@ -1,0 +1,226 @@
+"""maildesk.reply on real client replies (tests/mail/replies) and on targeted snippets."""
+
+from __future__ import annotations
+
+import json
+import re
+import time
+from pathlib import Path
+
+import pytest
+
+from maildesk.commands import parse_commands
+from maildesk.parse import parse_mail
+from maildesk.reply import visible_reply
+
+REPLIES = Path(__file__).parent / "mail" / "replies"
+EXPECTED: dict[str, dict] = json.loads((REPLIES / "expected.json").read_text("utf-8"))
+FIXTURES = sorted(p.name for p in REPLIES.glob("*.eml"))
+CODE_IN_SUBJECT = re.compile(r"\[BHL-\d{4}-\d{4}\]")
+
+
+def test_every_fixture_has_expectations() -> None:
+    assert FIXTURES == sorted(EXPECTED)
+
+
+@pytest.mark.parametrize("name", FIXTURES)
+def test_fixture(name: str) -> None:
+    expected = EXPECTED[name]
+    mail = parse_mail((REPLIES / name).read_bytes())
+    assert mail.error is None
+    assert CODE_IN_SUBJECT.search(mail.subject)  # threading may be lost, the code is not
+    visible = visible_reply(mail.text)
+    assert visible.strip() == expected["visible"].strip()
+    parsed = parse_commands(visible)
+    got = [{"name": c.name, "arg": c.arg} for c in parsed.commands]
+    assert got == expected["commands"]
+    assert list(parsed.problems) == expected["problems"]
+    assert parsed.note == expected["note"]
+
+
+def test_lost_threading_fixture_has_no_references() -> None:
+    mail = parse_mail((REPLIES / "lost_threading.eml").read_bytes())
+    assert mail.in_reply_to == () and mail.references == ()
+
+
+# --------------------------------------------------------------------------- quote headers
+
+GMAIL_QUOTE = "\n> URGENT — act now: complaint BHL-2611-0007\n>   #close NOTE  close the complaint"
+
+
+@pytest.mark.parametrize(
+    "attribution",
+    [
+        "On Mon, Nov 23, 2026 at 10:05 AM Behala Police Station <behala.ps@example.in> wrote:",
+        "On Mon, Nov 23, 2026 at 10:05:00AM +0530, Behala Police Station wrote:",  # mutt
+        "On 23/11/26 10:05 am, Behala Police Station wrote:",  # Thunderbird
+        "सोम, 23 नव॰ 2026, 10:05 am को Behala Police Station <\nbehala.ps@example.in> ने लिखा:",
+        "सोम, २३ नोव्हें, २०२६, १०:०५ AM रोजी Behala Police Station <\n"
+        "behala.ps@example.in> यांनी लिहिले:",  # Marathi
+        "সোম, ২৩ নভেম্বর, ২০২৬, ১০:০৫ AM তারিখে Behala <\nbehala.ps@example.in> লিখেছেন:",
+        "* Behala Police Station <behala.ps@example.in> [2026-11-23 10:05 +0530]:",
+        "2026-11-23 10:05 GMT+05:30 Behala Police Station <behala.ps@example.in>:",  # unknown
+    ],
+)
+def test_attribution_and_quote_removed(attribution: str) -> None:
+    text = f"#close Phone recovered.\n\n{attribution}\n{GMAIL_QUOTE}"
+    assert visible_reply(text) == "#close Phone recovered."
+
+
+@pytest.mark.parametrize(
+    "block",
+    [
+        "From: Behala PS <behala.ps@example.in>\nSent: Monday, November 23, 2026 10:05 AM\n"
+        "To: si.das@example.in\nSubject: [URGENT] [BHL-2611-0007] x",
+        "-----Original Message-----\nFrom: Behala PS\nSent: Monday\nSubject: x",
+        "________________________________\nFrom: Behala PS\nSent: Monday",
+        "प्रेषक: Behala PS <behala.ps@example.in>\nभेजा गया: सोमवार, 23 नवंबर 2026\nविषय: x",
+        "থেকে: Behala PS <behala.ps@example.in>\nপাঠানো হয়েছে: সোমবার\nবিষয়: x",
+        "---- On Mon, 23 Nov 2026 10:05:12 +0530 Behala PS <behala.ps@example.in> wrote ---",
+    ],
+)
+def test_unquoted_thread_removed(block: str) -> None:
+    # Outlook-style quoting has no ">": the notification's help lines would read as commands.
+    text = f"#progress Team sent.\n\n{block}\n\nURGENT\n  #close NOTE  close the complaint\n"
+    assert visible_reply(text) == "#progress Team sent."
+
+
+def test_yahoo_android_attribution_followed_by_quote_on_same_line() -> None:
+    text = (
+        "#note Called the complainant.\n\nSent from Yahoo Mail on Android\n\n"
+        "  On Mon, 23 Nov 2026 at 10:05, Behala PS<behala.ps@example.in> wrote:   URGENT\n"
+        "  #close NOTE"
+    )
+    assert visible_reply(text) == "#note Called the complainant."
+
+
+def test_greater_than_in_a_note_is_not_a_quote() -> None:
+    text = "#progress\n>50 people gathered at the crossing.\nCrowd dispersed by 6 pm."
+    assert visible_reply(text) == text
+
+
+def test_quote_without_space_after_the_marker() -> None:
+    text = "#close Done.\n\n>URGENT — act now\n>  #close NOTE"
+    assert visible_reply(text) == "#close Done."
+
+
+def test_long_reply_past_the_library_window() -> None:
+    # The library is shown the first 20,000 characters; an Outlook block further down is
+    # still cut, else the notification's "#close NOTE" help line would become a command.
+    note = "\n".join(f"Statement line {i}: the witness saw a black motorcycle." for i in range(600))
+    block = "From: Behala PS <behala.ps@example.in>\nSent: Monday\nTo: x\nSubject: y"
+    text = f"#progress\n{note}\n\n{block}\n\nURGENT\n  #close NOTE  close the complaint"
+    assert visible_reply(text) == f"#progress\n{note}"
+
+
+def test_attribution_needs_a_time_or_address() -> None:
+    # Prose that happens to start with "On" and say "wrote:" is not a quote header.
+    text = "#progress\nOn Monday the complainant wrote: he saw the bike again.\nStill checking."
+    assert visible_reply(text) == text
+
+
+def test_officer_line_above_attribution_kept() -> None:
+    text = (
+        "#progress\n2 constables posted\n"
+        "सोम, 23 नव॰ 2026, 10:05 am को Behala <\nbehala.ps@example.in> ने लिखा:\n> x"
+    )
+    assert visible_reply(text) == "#progress\n2 constables posted"
+
+
+# --------------------------------------------------------------------------- bottom posting
+
+
+def test_bottom_post_below_quote() -> None:
+    text = "On 23/11/26 10:05 am, Behala PS wrote:\n> URGENT\n>   #close NOTE\n\n#close Done.\n"
+    assert visible_reply(text) == "#close Done."
+
+
+def test_nothing_typed_above_an_unmarked_quote_gives_nothing() -> None:
+    # Below an Outlook block is the notification itself, never the officer's text.
+    text = "From: Behala PS\nSent: Monday\nTo: x\nSubject: y\n\nURGENT\n#close NOTE\n"
+    assert visible_reply(text) == ""
+
+
+# --------------------------------------------------------------------------- signatures
+
+
+@pytest.mark.parametrize(
+    "signature",
+    [
+        "-- \nSI Arindam Mukherjee\nBehala PS",
+        "Regards,\nSI Arindam Mukherjee\nBehala PS\nMob: 98300 11223",
+        "Regards\nSI Das",
+        "Thanks & Regards,\nRakesh Sharma\nSub-Inspector",
+        "Thanks",
+        "धन्यवाद\nउप-निरीक्षक राकेश शर्मा\nबेहाला थाना",
+        "सादर,\nराकेश शर्मा",
+        "ধন্যবাদ\nএসআই সুমন দাস\nবেহালা থানা",
+        "Sent from my iPhone",
+        "Sent from my Samsung Galaxy smartphone.",
+        "Get Outlook for iOS<https://aka.ms/o0ukef>",
+        "Sent from Yahoo Mail on Android",
+        "मेरे iPhone से भेजा गया",
+    ],
+)
+def test_signature_removed(signature: str) -> None:
+    assert visible_reply(f"#close Phone recovered.\n\n{signature}") == "#close Phone recovered."
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        # a command after the would-be signature: never cut
+        "#progress Team sent.\nRegards,\nSI Das\n#close Recovered.",
+        "#progress Team sent.\n--\n#close Recovered.",
+        "#progress Team sent.\nSent from my iPhone\n#close Recovered.",
+        # a sign-off word opening a sentence is prose
+        "#progress Team sent.\nThanks, the beat constable found the bike near the canal.\nOK",
+        "#progress Team sent.\nThanks to the shopkeeper, we have the footage.",
+        # a "sign-off" followed by a long paragraph is not a signature
+        "#progress Team sent.\nRegards\n" + "\n".join(f"Line {i} of the report." for i in range(8)),
+        # nothing above the sign-off: keep the whole reply
+        "Thanks\nSI Das",
+        # "Sent from my ..." as the start of a sentence, with text below
+        "#progress Team sent.\nSent from my office: the FIR copy.\n"
+        + "\n".join(f"Page {i} of the FIR was scanned and attached." for i in range(7)),
+    ],
+)
+def test_signature_kept(text: str) -> None:
+    assert visible_reply(text) == text
+
+
+def test_hyphen_lists_are_not_signatures() -> None:
+    text = "#progress\n- CCTV collected\n- Two witnesses examined\n-Owner absent"
+    assert visible_reply(text) == text
+
+
+# --------------------------------------------------------------------------- text hygiene
+
+
+def test_lines_are_stripped_and_invisible_characters_dropped() -> None:
+    text = "\ufeff  #close\u00a0Phone recovered.\u200b  \r\n    second line\r\n"
+    assert visible_reply(text) == "#close Phone recovered.\nsecond line"
+
+
+def test_indic_joiners_kept() -> None:
+    text = "#নোট র\u200d্যাব ডাকা হয়েছে"  # ZWJ shapes the Bengali "rya"
+    assert visible_reply(text) == text
+
+
+@pytest.mark.parametrize("text", ["", "\n\n", "   ", ">", "> only a quote", "--"])
+def test_degenerate_input(text: str) -> None:
+    assert visible_reply(text) == ""
+
+
+def test_multiline_note_kept_intact() -> None:
+    text = "#progress\nFirst.\n\nSecond paragraph.\nThird line: details.\n\nFourth."
+    assert visible_reply(text) == text
+
+
+def test_long_and_hostile_input_is_fast() -> None:
+    long_line = "On " + "x " * 200_000  # the library's "On ... wrote:" regex is quadratic
+    many_lines = "\n".join(f"#progress line {i} of a very long note" for i in range(20_000))
+    for text in (long_line, many_lines, "a" * 1_000_000, ">" * 100_000):
+        started = time.monotonic()
+        visible_reply(text)
+        assert time.monotonic() - started < 3, text[:20]
