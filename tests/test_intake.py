@@ -258,7 +258,8 @@ def test_permanent_smtp_refusal_is_recorded_not_retried(tmp_path, dovecot, mailb
     assert [e["action"] for e in store.events(complaint["id"])].count("mail_failed") == 2
 
 
-def test_officer_mail_is_recorded_not_a_complaint(tmp_path, dovecot, mailbox_user, smtp):
+def test_officer_mail_about_no_complaint_gets_help_not_a_code(
+        tmp_path, dovecot, mailbox_user, smtp):
     bhl = station(mailbox_user)
     config = setup(tmp_path, dovecot, smtp, bhl)
     dovecot.append(bhl.user, resident_mail(OFFICER, bhl.address, "duty roster",
@@ -266,7 +267,8 @@ def test_officer_mail_is_recorded_not_a_complaint(tmp_path, dovecot, mailbox_use
     report = asyncio.run(poll_once(config))
     assert report.passes[0].kinds == {"officer": 1}
     assert Store(config.data_dir).complaints() == []
-    assert smtp.messages == []
+    [help_reply] = [parse(m.data) for m in smtp.messages]
+    assert help_reply["To"] == OFFICER and "which complaint" in help_reply.get_content()
 
 
 def test_every_fixture_is_taken_in_without_a_crash(tmp_path, dovecot, mailbox_user, smtp):
