@@ -44,6 +44,7 @@ RESIDENTS = [
      "कल रात हमारे घर में चोरी हो गई। अलमारी से गहने और नकदी गायब हैं। कृपया जांच करें।"),
 ]
 
+KIND_WORDS = {"ack": "the acknowledgement", "update": "an update", "closed": "the closure"}
 URGENCY_WORDS = {"urgent": "URGENT", "semi_urgent": "semi-urgent", "non_urgent": "non-urgent"}
 
 
@@ -166,10 +167,13 @@ def _report(data_dir: Path, servers) -> None:  # noqa: ANN001
         print(f"    subject: {complaint['subject']}")
         for reason in complaint["reasons"]:
             print(f"    why: {reason}")
-        for raw in servers.messages(complaint["resident_addr"]):
-            ack = email.message_from_bytes(raw, policy=email.policy.default)
-            if complaint["code"] in str(ack["Subject"]):
-                print(f"    the resident received: \"{ack['Subject']}\"")
+        kinds = {r["message_id"]: r["kind"] for r in store.outbox("complaint_id = ?",
+                                                                   (complaint["id"],))}
+        for raw in servers.messages(complaint["resident_addr"]):  # the resident's own INBOX
+            mail = email.message_from_bytes(raw, policy=email.policy.default)
+            kind = KIND_WORDS.get(kinds.get(str(mail["Message-ID"]).strip("<>"), ""), "")
+            if kind:
+                print(f"    the resident received {kind}: \"{mail['Subject']}\"")
         for row in store.outbox("complaint_id = ? AND kind = 'notify'", (complaint["id"],)):
             note = email.message_from_bytes(row["raw"], policy=email.policy.default)
             print(f"    the officers received: \"{note['Subject']}\"")
@@ -186,6 +190,6 @@ def _report(data_dir: Path, servers) -> None:  # noqa: ANN001
 def _print_closure(store: Store, complaint: dict) -> None:
     [row] = store.outbox("complaint_id = ? AND kind = 'closed'", (complaint["id"],))
     closure = email.message_from_bytes(row["raw"], policy=email.policy.default)
-    print(f"    the resident received the closure: \"{closure['Subject']}\"")
+    print("    the closure reads:")
     for line in closure.get_content().strip().splitlines():  # type: ignore[attr-defined]
         print(f"      | {line}")
