@@ -73,4 +73,33 @@ def create_tables(db: sqlite_utils.Database) -> None:
     )
 
 
-MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [create_tables]
+
+def escalation_tables(db: sqlite_utils.Database) -> None:
+    """Service levels and escalation: when the clock of a complaint runs (it restarts on a
+    transfer and stops while waiting on the resident), and what was already sent."""
+    _run(
+        db,
+        """
+        ALTER TABLE complaints ADD COLUMN clock_start TEXT;
+        ALTER TABLE complaints ADD COLUMN paused_seconds INTEGER NOT NULL DEFAULT 0;
+        ALTER TABLE complaints ADD COLUMN paused_since TEXT;
+        UPDATE complaints SET clock_start = created_at;
+        CREATE TABLE escalations (
+            key TEXT PRIMARY KEY, complaint_id INTEGER REFERENCES complaints(id),
+            tier TEXT NOT NULL, due_at TEXT NOT NULL, sent_at TEXT NOT NULL,
+            outbox_ids TEXT);
+        CREATE INDEX escalations_complaint ON escalations (complaint_id);
+        CREATE TABLE incidents (
+            key TEXT PRIMARY KEY, station TEXT NOT NULL, kind TEXT NOT NULL,
+            started_at TEXT NOT NULL, alerted_at TEXT, recovered_at TEXT);
+        CREATE INDEX incidents_open ON incidents (station, kind, recovered_at);
+        CREATE TABLE digests (
+            zone TEXT NOT NULL, day TEXT NOT NULL, sent_at TEXT NOT NULL, outbox_id INTEGER,
+            PRIMARY KEY (zone, day));
+        CREATE INDEX complaints_station_created ON complaints (station, created_at);
+        CREATE INDEX complaints_open ON complaints (status, urgency);
+        """,
+    )
+
+
+MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [create_tables, escalation_tables]

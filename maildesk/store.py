@@ -299,6 +299,7 @@ class Store:
         fields["reasons"] = json.dumps(list(fields.get("reasons", ())), ensure_ascii=False)
         fields.setdefault("created_at", self.now())
         fields.setdefault("updated_at", fields["created_at"])
+        fields.setdefault("clock_start", fields["created_at"])
         return self._insert("complaints", fields)
 
     def set_complaint(self, complaint_id: int, **fields: Any) -> None:
