@@ -16,6 +16,7 @@ from maildesk.commands import Command
 from maildesk.config import Station
 from maildesk.desk import Desk
 from maildesk.outgoing import queue_agency, queue_resident, queue_transfer_notify
+from maildesk.sla import pause, resume
 
 URGENCY_OF = {"urgent": "urgent", "semi": "semi_urgent", "routine": "non_urgent"}
 CODE = re.compile(r"^[A-Z]{2,6}-\d{4}-\d{4,6}$")
@@ -48,6 +49,9 @@ class Acting:
         store.add_event(self.complaint["id"], self.officer, action, detail, self.message_row)
         self.complaint = store.complaint(self.complaint["id"]) or self.complaint
 
+    def resume(self) -> dict:
+        return resume(self.complaint, self.desk.clock.now())
+
     def tell_resident(self, template: str, **context: object) -> None:
         queue_resident(self.desk, self.station, self.complaint, template, context)
 
@@ -67,7 +71,7 @@ def _need(arg: str, command: str, what: str) -> str:
 def progress(acting: Acting, arg: str) -> str:
     _open(acting, "progress")
     note = _need(arg, "progress", "a note for the resident")
-    acting.change("progress", {"note": note}, status="in_process")
+    acting.change("progress", {"note": note}, status="in_process", **acting.resume())
     acting.tell_resident("update", note=note, status="in_process")
     return "#progress: status is now in process; the resident was sent your note"
 
@@ -80,7 +84,8 @@ def note(acting: Acting, arg: str) -> str:
 def incomplete(acting: Acting, arg: str) -> str:
     _open(acting, "incomplete")
     needed = _need(arg, "incomplete", "what the resident should send")
-    acting.change("incomplete", {"needed": needed}, status="incomplete_info")
+    acting.change("incomplete", {"needed": needed}, status="incomplete_info",
+                  **pause(acting.desk.store.now()))
     acting.tell_resident("incomplete", needed=needed)
     return "#incomplete: the resident was asked; the complaint waits for their reply"
 
@@ -88,7 +93,8 @@ def incomplete(acting: Acting, arg: str) -> str:
 def close(acting: Acting, arg: str) -> str:
     _open(acting, "close")
     what = _need(arg, "close", "what was done")
-    acting.change("closed", {"note": what}, status="closed", closed_at=acting.desk.store.now())
+    acting.change("closed", {"note": what}, status="closed", closed_at=acting.desk.store.now(),
+                  **acting.resume())
     acting.tell_resident("closed", note=what)
     return "#close: closed; the resident was sent the closure mail (a reply reopens it)"
 
@@ -119,8 +125,10 @@ def transfer(acting: Acting, arg: str) -> str:
         raise Refused(f"#transfer: {acting.complaint['code']} is already with {target.code}")
     old = acting.station
     reason = words[1] if len(words) > 1 else ""
+    # The new station gets its full time: the clock starts again and waits for its action.
     acting.change("transferred", {"from": old.code, "to": target.code, "note": reason},
-                  station=target.code, status="transferred", assigned_to=None)
+                  station=target.code, status="transferred", assigned_to=None,
+                  clock_start=acting.desk.store.now(), first_action_at=None, **acting.resume())
     acting.tell_resident("transferred", new_station_name=target.name,
                          new_station_address=target.address, note=reason)
     queue_transfer_notify(acting.desk, target, acting.complaint, old, acting.officer, reason)
@@ -163,7 +171,7 @@ def duplicate(acting: Acting, arg: str) -> str:
     if original is None or original["id"] == acting.complaint["id"]:
         raise Refused(f"#duplicate: no other complaint {code}")
     acting.change("duplicate", {"of": code}, status="closed",
-                  closed_at=acting.desk.store.now())
+                  closed_at=acting.desk.store.now(), **acting.resume())
     acting.desk.store.add_event(original["id"], acting.officer, "duplicate_merged",
                                 {"from": acting.complaint["code"]}, acting.message_row)
     acting.tell_resident("duplicate", original_code=code)

@@ -86,6 +86,28 @@ def poll(ctx: click.Context, once: bool) -> None:
 
 
 @main.command()
+@click.option("--once", is_flag=True, required=True, help="One sweep, then exit.")
+@click.pass_context
+def escalate(ctx: click.Context, once: bool) -> None:
+    """One escalation sweep and mailbox health check, send the alerts, exit.
+
+    Example: maildesk escalate --once
+    """
+    from maildesk.escalate import escalate_once
+
+    config = _config(ctx)
+    try:
+        sweep, health, sent = asyncio.run(escalate_once(config))
+    except ConfigError as exc:
+        raise click.ClickException(str(exc)) from exc
+    click.echo(f"{sweep.looked_at} open complaints; {len(sweep.sent)} alerts, "
+               f"{len(health.alerts)} mailbox alerts; outbox: {sent.sent} sent, "
+               f"{sent.retrying} to retry, {sent.failed} failed")
+    for key in [*sweep.sent, *health.alerts]:
+        click.echo(f"  {key}")
+
+
+@main.command()
 @click.pass_context
 def check(ctx: click.Context) -> None:
     """Validate the configuration and log in to every mailbox and SMTP server.

@@ -83,6 +83,8 @@ class ServiceLevel:
     acknowledge: timedelta
     first_action: timedelta
     closure: timedelta
+    dcp_after: timedelta = timedelta(0)  # after a missed first action, until the DCP is told
+    remind_every: timedelta = timedelta(hours=1)  # then reminders, until someone acts
 
 
 @dataclass(frozen=True)
@@ -100,6 +102,8 @@ class Config:
     digest_time: time
     max_mail_bytes: int
     sender_hourly_limit: int
+    unreachable_after: timedelta = timedelta(minutes=15)  # a mailbox failing this long alerts
+    silent_after: timedelta = timedelta(hours=24)  # no mail for this long alerts
 
     def station(self, code: str) -> Station:
         for station in self.stations:
@@ -119,9 +123,12 @@ class Config:
 
 
 DEFAULT_SERVICE_LEVELS = {
-    "urgent": ServiceLevel(timedelta(hours=1), timedelta(minutes=30), timedelta(days=1)),
-    "semi_urgent": ServiceLevel(timedelta(hours=1), timedelta(hours=6), timedelta(days=3)),
-    "non_urgent": ServiceLevel(timedelta(hours=1), timedelta(days=2), timedelta(days=15)),
+    "urgent": ServiceLevel(timedelta(hours=1), timedelta(minutes=30), timedelta(days=1),
+                           timedelta(minutes=0), timedelta(hours=1)),
+    "semi_urgent": ServiceLevel(timedelta(hours=1), timedelta(hours=6), timedelta(days=3),
+                                timedelta(hours=6), timedelta(hours=12)),
+    "non_urgent": ServiceLevel(timedelta(hours=1), timedelta(days=2), timedelta(days=15),
+                               timedelta(days=2), timedelta(days=2)),
 }
 
 
@@ -330,7 +337,7 @@ def load_config(path: Path | str | None = None, env: dict[str, str] | None = Non
                                 "require_authentication", "trusted_authserv_id")
     desk = top.child("maildesk").known(
         "timezone", "data_dir", "rules", "message_domain", "admins", "digest_time",
-        "max_mail_mb", "sender_hourly_limit")
+        "max_mail_mb", "sender_hourly_limit", "unreachable_after", "silent_after")
     try:
         timezone = ZoneInfo(desk.str("timezone", "Asia/Kolkata"))
     except (ZoneInfoNotFoundError, ValueError):
@@ -366,12 +373,16 @@ def load_config(path: Path | str | None = None, env: dict[str, str] | None = Non
         if urgency not in URGENCIES:
             sl.fail(f"unknown urgency; use one of {', '.join(URGENCIES)}", urgency)
         r, base = sl.child(urgency), DEFAULT_SERVICE_LEVELS[urgency]
-        r.known("acknowledge", "first_action", "closure")
+        r.known("acknowledge", "first_action", "closure", "dcp_after", "remind_every")
         levels[urgency] = ServiceLevel(
             acknowledge=r.duration("acknowledge", base.acknowledge),
             first_action=r.duration("first_action", base.first_action),
             closure=r.duration("closure", base.closure),
+            dcp_after=r.duration("dcp_after", base.dcp_after),
+            remind_every=r.duration("remind_every", base.remind_every),
         )
+        if levels[urgency].remind_every <= timedelta(0):
+            r.fail("must be longer than 0", "remind_every")
     agencies = [
         Agency(code=a.known("code", "name", "address").str("code"), name=a.str("name"),
                address=a.address("address"))
@@ -392,4 +403,6 @@ def load_config(path: Path | str | None = None, env: dict[str, str] | None = Non
         digest_time=time(int(digest.split(":")[0]), int(digest.split(":")[1])),
         max_mail_bytes=desk.int("max_mail_mb", 25, 1, 200) * 1024 * 1024,
         sender_hourly_limit=desk.int("sender_hourly_limit", 20, 1, 10000),
+        unreachable_after=desk.duration("unreachable_after", timedelta(minutes=15)),
+        silent_after=desk.duration("silent_after", timedelta(hours=24)),
     )

@@ -84,6 +84,7 @@ def escalation_tables(db: sqlite_utils.Database) -> None:
         ALTER TABLE complaints ADD COLUMN paused_seconds INTEGER NOT NULL DEFAULT 0;
         ALTER TABLE complaints ADD COLUMN paused_since TEXT;
         UPDATE complaints SET clock_start = created_at;
+        ALTER TABLE mailbox_health ADD COLUMN failing_since TEXT;
         CREATE TABLE escalations (
             key TEXT PRIMARY KEY, complaint_id INTEGER REFERENCES complaints(id),
             tier TEXT NOT NULL, due_at TEXT NOT NULL, sent_at TEXT NOT NULL,
@@ -102,4 +103,21 @@ def escalation_tables(db: sqlite_utils.Database) -> None:
     )
 
 
-MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [create_tables, escalation_tables]
+def figure_indexes(db: sqlite_utils.Database) -> None:
+    """For the daily digest and the monthly report: complaints still open by station (a
+    partial index, small), closures by station and time, and events by action and time
+    (reopened, transferred)."""
+    _run(
+        db,
+        """
+        CREATE INDEX complaints_unclosed ON complaints (station, created_at)
+            WHERE closed_at IS NULL;
+        CREATE INDEX complaints_station_closed ON complaints (station, closed_at);
+        CREATE INDEX events_action_at ON events (action, at);
+        """,
+    )
+
+
+MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [
+    create_tables, escalation_tables, figure_indexes,
+]

@@ -4,7 +4,7 @@ fixed Message-ID and writes it to the outbox, inside the caller's transaction.""
 from __future__ import annotations
 
 import secrets
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from maildesk.compose import build_message, make_message_id
@@ -220,3 +220,45 @@ def queue_admins(desk: Desk, station: Station, template: str,
     return _queue(desk, station, kind=template, to=list(desk.config.admins),
                   template=template, language="en", context=context, complaint=None,
                   auto_submitted="auto-generated")
+
+
+def queue_alert(desk: Desk, station: Station, complaint: dict, template: str, to: list[str],
+                tier: str, due: datetime) -> int | None:
+    """An escalation about one complaint, from its station's desk so that a reply (from an
+    officer or the DCP) comes back to it and can carry commands."""
+    first = desk.store.one("SELECT text FROM messages WHERE complaint_id = ? ORDER BY id "
+                           "LIMIT 1", (complaint["id"],))
+    created = datetime.fromisoformat(complaint["created_at"])
+    message_id = _queue(
+        desk, station, kind=f"alert_{tier}", to=to, template=template, language="en",
+        context={"code": complaint["code"], "urgency": complaint["urgency"],
+                 "status": complaint["status"], "station_name": station.name,
+                 "subject": complaint.get("subject") or "",
+                 "text": (first["text"] if first else "")[:2000],
+                 "received_at": desk.local_time(created),
+                 "due_at": desk.local_time(due),
+                 "age": _age(desk.clock.now() - created), "tier": tier},
+        complaint=complaint, auto_submitted="auto-generated",
+    )
+    if message_id is None:
+        return None
+    row = desk.store.one("SELECT id FROM outbox WHERE message_id = ?", (message_id,))
+    return row["id"] if row else None
+
+
+def queue_station_alert(desk: Desk, station: Station, template: str, to: list[str],
+                        context: dict[str, Any]) -> str | None:
+    """About a station's mailbox (down, silent, recovered): to administrators and DCP."""
+    return _queue(desk, station, kind=template, to=to, template=template, language="en",
+                  context={"station_code": station.code, "station_name": station.name,
+                           "mailbox": station.address, **context},
+                  complaint=None, auto_submitted="auto-generated")
+
+
+def _age(delta: timedelta) -> str:
+    minutes = int(delta.total_seconds() // 60)
+    if minutes < 120:
+        return f"{minutes} min"
+    if minutes < 48 * 60:
+        return f"{minutes // 60} h {minutes % 60} min"
+    return f"{minutes // 1440} days {minutes % 1440 // 60} h"

@@ -25,6 +25,7 @@ from maildesk.outgoing import (
 )
 from maildesk.parse import ParsedMail
 from maildesk.reply import visible_reply
+from maildesk.sla import resume
 from maildesk.sort import Sorted
 
 # Mails we never answer and whose attachments are not worth keeping apart from the raw mail.
@@ -103,12 +104,15 @@ def record_followup(desk: Desk, item: Incoming, mail: ParsedMail, decision: Sort
     from_filer = mail.from_addr == complaint["resident_addr"]
     sender = mail.from_addr or "unknown sender"
     if from_filer and complaint["status"] == "closed":
-        store.set_complaint(complaint["id"], status="in_process", closed_at=None)
+        # Reopened: the station owes a fresh first action, on a fresh clock.
+        store.set_complaint(complaint["id"], status="in_process", closed_at=None,
+                            clock_start=store.now(), first_action_at=None)
         store.add_event(complaint["id"], sender, "reopened", {"matched": decision.reason}, row)
         queue_officers(desk, station, complaint, "reopened_notify", mail)
         queue_resident(desk, station, complaint, "reopened", {})
     elif from_filer and complaint["status"] == "incomplete_info":
-        store.set_complaint(complaint["id"], status="in_process")
+        store.set_complaint(complaint["id"], status="in_process",
+                            **resume(complaint, desk.clock.now()))
         store.add_event(complaint["id"], sender, "info_received",
                         {"matched": decision.reason}, row)
         queue_officers(desk, station, complaint, "info_received_notify", mail)

@@ -221,6 +221,8 @@ class Store:
                 "last_mail_at": now if fetched else (old or {}).get("last_mail_at"),
                 "last_error": error,
                 "failures": failures,
+                "failing_since": None if error is None else (
+                    (old or {}).get("failing_since") or now),
             }
             self.db["mailbox_health"].upsert(row, pk="station")
 
@@ -353,6 +355,47 @@ class Store:
         for row in rows:
             row["detail"] = json.loads(row["detail"] or "{}")
         return rows
+
+    # -- escalations and incidents: each remembered so that it is sent once ------------------
+
+    def claim_escalation(self, key: str, complaint_id: int, tier: str, due_at: str) -> bool:
+        """Record an alert as sent; False when it already was. Call inside a transaction."""
+        with self.lock:
+            cursor = self.db.execute(
+                "INSERT OR IGNORE INTO escalations (key, complaint_id, tier, due_at, sent_at) "
+                "VALUES (?, ?, ?, ?, ?)", (key, complaint_id, tier, due_at, self.now()),
+            )
+            return cursor.rowcount == 1
+
+    def set_escalation_outbox(self, key: str, outbox_ids: str) -> None:
+        with self.lock:
+            self.db.execute("UPDATE escalations SET outbox_ids = ? WHERE key = ?",
+                            (outbox_ids, key))
+
+    def escalations(self, complaint_id: int) -> list[Row]:
+        return self.query("SELECT * FROM escalations WHERE complaint_id = ? ORDER BY sent_at, "
+                          "key", (complaint_id,))
+
+    def open_incident(self, key: str, station: str, kind: str, started_at: str) -> bool:
+        """Start an incident (a mailbox down or silent); False when it is already known."""
+        with self.lock:
+            cursor = self.db.execute(
+                "INSERT OR IGNORE INTO incidents (key, station, kind, started_at, alerted_at) "
+                "VALUES (?, ?, ?, ?, ?)", (key, station, kind, started_at, self.now()),
+            )
+            return cursor.rowcount == 1
+
+    def open_incidents(self, station: str, kind: str) -> list[Row]:
+        return self.query("SELECT * FROM incidents WHERE station = ? AND kind = ? AND "
+                          "recovered_at IS NULL", (station, kind))
+
+    def close_incident(self, key: str) -> bool:
+        with self.lock:
+            cursor = self.db.execute(
+                "UPDATE incidents SET recovered_at = ? WHERE key = ? AND recovered_at IS NULL",
+                (self.now(), key),
+            )
+            return cursor.rowcount == 1
 
     # -- addresses that bounce --------------------------------------------------------------
 
