@@ -248,9 +248,12 @@ class _Reader:
 def _server(
     reader: _Reader, defaults: dict, kind: str, env: dict[str, str], port: dict[str, int]
 ) -> Server:
-    reader.known(*SERVER_KEYS)
+    reader.known(*SERVER_KEYS, "password")  # "password" is refused by secret(), with why
     merged = LineDict({**defaults, **reader.data})
-    merged.lines = {**{k: reader.line for k in defaults}, **getattr(reader.data, "lines", {})}
+    # A value taken from `defaults:` is reported at its own line there.
+    default_lines = getattr(defaults, "lines", {})
+    merged.lines = {**{k: default_lines.get(k, reader.line) for k in defaults},
+                    **getattr(reader.data, "lines", {})}
     merged.line = reader.line
     r = _Reader(merged, reader.path, reader.where, reader.line)
     security = r.str("security", "tls", SECURITY)
