@@ -11,6 +11,7 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
+from maildesk.config import Station
 from maildesk.desk import Desk
 from maildesk.errors import PermanentError, TemporaryError
 from maildesk.faults import crash_point
@@ -21,6 +22,7 @@ log = logging.getLogger(__name__)
 FIRST_RETRY = timedelta(seconds=30)
 LONGEST_RETRY = timedelta(minutes=30)
 GIVE_UP_AFTER = timedelta(days=3)
+CONNECTIONS_PER_STATION = 4
 
 
 @dataclass
@@ -68,6 +70,16 @@ async def _send_station(desk: Desk, station_code: str, rows: list[dict],
         for row in rows:
             _fail(desk, row, f"station {station_code} is no longer configured", result)
         return
+    # A backlog goes out over a few connections at once; a handful is what mail servers
+    # allow one client without throttling it.
+    size = -(-len(rows) // CONNECTIONS_PER_STATION)
+    await asyncio.gather(*(_send_over_one_connection(desk, station, rows[i : i + size], result)
+                           for i in range(0, len(rows), size)))
+
+
+async def _send_over_one_connection(desk: Desk, station: Station, rows: list[dict],
+                                    result: SendResult) -> None:
+    handled = 0
     try:
         async with SmtpSession(station.smtp) as session:
             for row in rows:
@@ -75,20 +87,20 @@ async def _send_station(desk: Desk, station_code: str, rows: list[dict],
                     await session.send(row["mail_from"], row["rcpt_to"], row["raw"])
                 except PermanentError as exc:
                     _fail(desk, row, str(exc), result)
+                    handled += 1
                     continue
                 crash_point("after-smtp-accept")
                 desk.store.mark_sent(row["id"])
                 result.sent += 1
+                handled += 1
     except (TemporaryError, PermanentError) as exc:
-        # The connection is gone: everything not yet sent waits for the next drain.
-        for row in rows:
-            if desk.store.one("SELECT status FROM outbox WHERE id = ?",
-                              (row["id"],))["status"] == "pending":  # type: ignore[index]
-                _retry(desk, row, str(exc), result)
+        # The connection is gone: what was not handled waits for a later drain.
+        for row in rows[handled:]:
+            _retry(desk, row, str(exc), result)
 
 
 async def drain_outbox(desk: Desk, limit: int = 1000) -> SendResult:
-    """Send what is due, each station over its own connection, stations in parallel."""
+    """Send what is due, each station over its own connections, stations in parallel."""
     result = SendResult()
     while True:
         rows = desk.store.due_mail(limit)

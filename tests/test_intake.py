@@ -8,6 +8,7 @@ officers received, what the store holds and what is left in the mailbox.
 from __future__ import annotations
 
 import asyncio
+from collections import Counter
 import os
 import subprocess
 import sys
@@ -207,9 +208,11 @@ def test_crash_after_smtp_accepted_sends_at_most_one_duplicate(
     config = setup(tmp_path, dovecot, smtp, bhl)
     dovecot.append(bhl.user, fixture("en_urgent_fire.eml"))
     run_poll_subprocess(config.path, fault="after-smtp-accept", expect=FAULT_EXIT_CODE)
-    assert len(smtp.messages) == 1  # accepted, but the process died before marking it sent
+    assert 1 <= len(smtp.messages) <= 2  # accepted, but the process died before marking it
     run_poll_subprocess(config.path)
-    assert len(smtp.messages) == 3  # the one again, and the other
+    copies = Counter(parse(m.data)["Message-ID"] for m in smtp.messages)
+    assert len(copies) == 2  # the acknowledgement and the notification both arrived
+    assert max(copies.values()) == 2 and min(copies.values()) >= 1  # none more than twice
     assert Store(config.data_dir).outbox_counts() == {"sent": 2}
 
 
