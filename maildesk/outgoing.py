@@ -82,7 +82,8 @@ def queue_notify(desk: Desk, station: Station, complaint: dict, mail: ParsedMail
                                   "size": a.size} for a in mail.attachments],
                  "station_name": station.name,
                  "received_at": desk.local_time(desk.clock.now()),
-                 "history": history or []},
+                 "history": history or [], "sender": mail.from_addr,
+                 "from_filer": mail.from_addr == complaint.get("resident_addr")},
         complaint=complaint, auto_submitted="auto-generated", attachments=files,
     )
 
@@ -160,9 +161,7 @@ def queue_transfer_notify(desk: Desk, target: Station, complaint: dict, old: Sta
     """The new station's officers get the whole complaint, sent from their own desk."""
     first = desk.store.one("SELECT * FROM messages WHERE complaint_id = ? ORDER BY id LIMIT 1",
                            (complaint["id"],))
-    history = [{"at": desk.local_time(datetime.fromisoformat(e["at"])), "actor": e["actor"],
-                "action": e["action"], "detail": _detail_text(e["detail"])}
-               for e in desk.store.events(complaint["id"])]
+    history = history_of(desk, complaint)
     attachments = desk.store.attachments(first["id"]) if first else []
     return _queue(
         desk, target, kind="transfer_notify", to=[o.address for o in target.officers],
@@ -184,6 +183,13 @@ def queue_transfer_notify(desk: Desk, target: Station, complaint: dict, old: Sta
                       desk.store.blob_path(a["sha256"], "attachments").read_bytes())
                      for a in attachments],
     )
+
+
+def history_of(desk: Desk, complaint: dict) -> list[dict]:
+    """The complaint's events as officers read them in a mail."""
+    return [{"at": desk.local_time(datetime.fromisoformat(e["at"])), "actor": e["actor"],
+             "action": e["action"], "detail": _detail_text(e["detail"])}
+            for e in desk.store.events(complaint["id"])]
 
 
 def _detail_text(detail: dict) -> str:

@@ -14,6 +14,7 @@ from maildesk.commands import parse_commands
 from maildesk.config import Station
 from maildesk.desk import Desk
 from maildesk.outgoing import (
+    history_of,
     queue_ack,
     queue_admins,
     queue_notify,
@@ -120,7 +121,8 @@ def record_followup(desk: Desk, item: Incoming, mail: ParsedMail, decision: Sort
         store.add_event(complaint["id"], sender,
                         "resident_followup" if from_filer else "third_party_message",
                         {"matched": decision.reason}, row)
-        queue_notify(desk, station, complaint, mail, template="followup_notify")
+        queue_notify(desk, station, complaint, mail, template="followup_notify",
+                     history=history_of(desk, complaint))
     return Recorded("followup", row, complaint["code"])
 
 

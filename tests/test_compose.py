@@ -97,6 +97,10 @@ def context_for(name: str) -> dict[str, Any]:
             "urgency": "non_urgent",
             "text": "Here is the photo of the car number plate.",
             "attachments": [{"name": "car.jpg", "content_type": "image/jpeg", "size": 900_000}],
+            "from_filer": True, "sender": "rina.das@gmail.com",
+            "resident_addr": "rina.das@gmail.com",
+            "history": [{"at": "23 Nov 2026, 10:00 IST", "actor": "rina.das@gmail.com",
+                         "action": "received", "detail": ""}],
         }
     if name == "status":
         return {
