@@ -208,3 +208,88 @@ def list_(ctx: click.Context, station: str | None, status: str | None, urgency: 
     for line in list_complaints(desk, station, status, urgency, overdue, limit):
         click.echo(line)
     desk.close()
+
+
+@main.command()
+@click.option("--zone", required=True, help="Zone code, e.g. KOL-NE.")
+@click.option("--date", "day", type=click.DateTime(["%Y-%m-%d"]), default=None,
+              help="The digest's day, YYYY-MM-DD (default: the last day whose digest time "
+              "has passed).")
+@click.option("--print", "print_", is_flag=True, help="Write the plain-text digest to stdout.")
+@click.option("--html", "html_path", type=click.Path(path_type=Path, dir_okay=False),
+              default=None, help="With --print: also write the HTML digest to this file.")
+@click.option("--send", is_flag=True,
+              help="Queue it for the zone's DCP (once per zone and day) and send the outbox.")
+@click.pass_context
+def digest(ctx: click.Context, zone: str, day: object, print_: bool, html_path: Path | None,
+           send: bool) -> None:
+    """The daily digest of a zone for its DCP: print it, or send it (once per zone and day).
+
+    Example: maildesk digest --zone KOL-NE --date 2026-11-23 --print --html digest.html
+    """
+    from maildesk.desk import Desk
+    from maildesk.digest import build_digest, latest_day, queue_digest, render_digest
+    from maildesk.send import drain_outbox
+
+    if print_ == send:
+        raise click.UsageError("give one of --print or --send")
+    if html_path and not print_:
+        raise click.UsageError("--html goes with --print")
+    config = _config(ctx, secrets=send)
+    if zone not in {z.code for z in config.zones}:
+        zones = ", ".join(z.code for z in config.zones)
+        raise click.ClickException(f"no zone {zone!r}; zones are {zones}")
+    desk = Desk.open(config)
+    try:
+        when = day.date() if day else latest_day(desk)  # type: ignore[attr-defined]
+        if print_:
+            _, text, html = render_digest(desk, build_digest(desk, zone, when))
+            click.echo(text, nl=False)
+            if html_path:
+                html_path.write_text(html, encoding="utf-8")
+            return
+        queued = queue_digest(desk, zone, when)
+    except ValueError as exc:
+        raise click.ClickException(str(exc)) from exc
+    finally:
+        desk.close()
+    click.echo(f"digest {zone} {when}: " + ("queued" if queued else "already queued before"))
+    try:
+        desk = Desk.open(config, intake=True)  # sending is the running daemon's job, if any
+    except ConfigError:
+        click.echo("maildesk is running: it sends the outbox")
+        return
+    try:
+        sent = asyncio.run(drain_outbox(desk))
+    finally:
+        desk.close()
+    click.echo(f"outbox: {sent.sent} sent, {sent.retrying} to retry, {sent.failed} failed")
+    if sent.failed:
+        sys.exit(1)
+
+
+@main.command()
+@click.option("--month", required=True, help="The month, YYYY-MM (local time).")
+@click.option("--zone", default=None, help="Only this zone's stations (default: all).")
+@click.option("--format", "fmt", type=click.Choice(["csv", "html", "md"]), required=True,
+              help="csv, html or md (Markdown).")
+@click.pass_context
+def report(ctx: click.Context, month: str, zone: str | None, fmt: str) -> None:
+    """The monthly transparency report per station: counts and times, no personal data.
+
+    Example: maildesk report --month 2026-11 --zone KOL-NE --format csv > kol-ne-2026-11.csv
+    """
+    from maildesk.desk import Desk
+    from maildesk.report import monthly_report, render_report
+
+    desk = Desk.open(_config(ctx, secrets=False))
+    try:
+        rows = monthly_report(desk, month, zone)
+    except ValueError as exc:
+        raise click.ClickException(str(exc)) from exc
+    except KeyError:
+        zones = ", ".join(z.code for z in desk.config.zones)
+        raise click.ClickException(f"no zone {zone!r}; zones are {zones}") from None
+    finally:
+        desk.close()
+    click.echo(render_report(rows, fmt), nl=False)
