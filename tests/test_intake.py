@@ -8,10 +8,10 @@ officers received, what the store holds and what is left in the mailbox.
 from __future__ import annotations
 
 import asyncio
-from collections import Counter
 import os
 import subprocess
 import sys
+from collections import Counter
 from datetime import timedelta
 from pathlib import Path
 

@@ -1,0 +1,211 @@
+"""Triage quality and speed on the labelled cases in tests/triage/.
+
+    .venv/bin/python bench/triage.py                 # both parts, speed on one core
+    .venv/bin/python bench/triage.py --errors dev    # also list the misclassified dev cases
+
+Quality, for the dev part, the held-out part and both together: urgent recall, macro-F1,
+accuracy, precision / recall / F1 per class, the confusion matrix, and the same per language.
+Speed, pinned to one CPU: mails per second over all cases and over the real mails of
+tests/mail (typical mails), per language, the slowest single case, and the slowest of a set
+of 1 MB mails (prose in each script, a long quoted tail, one endless word, a wall of trigger
+words, an urgent fact at 19,000 characters).
+Nothing here is asserted: tests/test_triage.py asserts the quality thresholds; speed depends
+on the machine.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import random
+import statistics
+import sys
+import time
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE.parent / "tests"))
+
+from triage.evaluate import CLASSES, LANGUAGES, PARTS, Case, Scores, load, score  # noqa: E402
+
+from maildesk.classify import classify  # noqa: E402
+from maildesk.parse import parse_mail  # noqa: E402
+from maildesk.rules import read_rules  # noqa: E402
+
+SHORT = {"urgent": "urgent", "semi_urgent": "semi", "non_urgent": "non"}
+
+
+def quality(title: str, overall: Scores, by_language: dict[str, Scores]) -> None:
+    print(f"\n== {title}: {overall.n} cases ==")
+    print(f"urgent recall {overall.recall('urgent'):.3f}   macro-F1 {overall.macro_f1():.3f}   "
+          f"accuracy {overall.accuracy():.3f}")
+    print(f"{'class':<12}{'precision':>10}{'recall':>8}{'F1':>8}{'support':>9}")
+    for cls in CLASSES:
+        print(f"{cls:<12}{overall.precision(cls):>10.3f}{overall.recall(cls):>8.3f}"
+              f"{overall.f1(cls):>8.3f}{overall.support(cls):>9}")
+    print("confusion (rows: label, columns: predicted)")
+    print(f"{'':<12}" + "".join(f"{SHORT[c]:>8}" for c in CLASSES))
+    for truth in CLASSES:
+        print(f"{truth:<12}" + "".join(f"{overall.confusion[truth][p]:>8}" for p in CLASSES))
+    print(f"{'language':<10}{'n':>4}{'acc':>7}{'urgR':>7}{'macroF1':>9}"
+          + "".join(f"{'F1 ' + SHORT[c]:>11}" for c in CLASSES))
+    for language in LANGUAGES:
+        s = by_language.get(language)
+        if s is None:
+            continue
+        print(f"{language:<10}{s.n:>4}{s.accuracy():>7.3f}{s.recall('urgent'):>7.3f}"
+              f"{s.macro_f1():>9.3f}" + "".join(
+                  f"{s.f1(c):>11.3f}" if s.support(c) else f"{'-':>11}" for c in CLASSES))
+
+
+def one_mb_mails(cases: list[Case]) -> dict[str, tuple[str, str, str | None]]:
+    """name -> (subject, text, the urgency it must get or None)."""
+    rng = random.Random(7)
+    size = 1_000_000
+
+    def prose(language: str) -> str:
+        words = " ".join(c.text for c in cases if c.language == language).split()
+        return " ".join(rng.choice(words) for _ in range(size // 4))[:size]
+
+    filler = ("The society meeting discussed the water supply, the parking of tempos and the "
+              "repair of the compound wall. ")
+    buried = (filler * 200)[:19_000] + " Right now a man is stabbing the watchman at our gate. "
+    return {
+        "English prose": ("Complaint", prose("en"), None),
+        "Hindi prose": ("शिकायत", prose("hi"), None),
+        "Bengali prose": ("অভিযোগ", prose("bn"), None),
+        "Marathi prose": ("तक्रार", prose("mr"), None),
+        "romanised Hindi prose": ("complaint", prose("hi-latn"), None),
+        "quoted tail": ("Re: complaint", "Thank you.\n\n" + ("> fire trapped stabbed\n" * 50_000)[
+            :size], "non_urgent"),
+        "one endless word": ("x", "a" * size, "non_urgent"),
+        "wall of trigger words": ("fire", ("fire stabbed bachao আগুন नहीं no " * 40_000)[:size],
+                                  None),
+        "urgent fact at 19,000 chars": ("Society matters", (buried + filler * 10_000)[:size],
+                                        "urgent"),
+        "blank lines": ("x", "\n" * size, "non_urgent"),
+    }
+
+
+def speed(cases: list[Case], seconds: float) -> None:
+    rules = read_rules(HERE.parent / "config" / "rules.yaml")
+    print("\n== speed ==")
+    try:
+        cpu = min(os.sched_getaffinity(0))
+        os.sched_setaffinity(0, {cpu})
+        print(f"pinned to CPU {cpu}")
+    except (AttributeError, OSError):
+        print("(could not pin to one CPU)")
+    for case in cases:  # warm up
+        classify(rules, case.subject, case.text)
+
+    def rate(subset: list[Case], budget: float) -> float:
+        """Mails per second, the best of three runs (other processes only ever slow us)."""
+        best = 0.0
+        for _ in range(3):
+            count, start = 0, time.perf_counter()
+            while time.perf_counter() - start < budget / 3:
+                for case in subset:
+                    classify(rules, case.subject, case.text)
+                count += len(subset)
+            best = max(best, count / (time.perf_counter() - start))
+        return best
+
+    mean_chars = statistics.mean(len(c.subject) + len(c.text) for c in cases)
+    print(f"all cases: {rate(cases, seconds):,.0f} mails/s (mean {mean_chars:,.0f} characters)")
+    fixtures = []
+    for path in sorted((HERE.parent / "tests" / "mail").glob("*.eml")):
+        mail = parse_mail(path.read_bytes())
+        fixtures.append(Case(path.stem, "", mail.subject, mail.text, "", ""))
+    if fixtures:
+        mean_chars = statistics.mean(len(c.subject) + len(c.text) for c in fixtures)
+        print(f"real mails of tests/mail (parsed): {rate(fixtures, seconds / 2):,.0f} mails/s "
+              f"(mean {mean_chars:,.0f} characters)")
+    for language in LANGUAGES:
+        subset = [c for c in cases if c.language == language]
+        print(f"  {language:<10}{rate(subset, seconds / 2):>10,.0f} mails/s")
+    print("by length (mails made of the cases' texts, one language each):")
+    for size in (500, 1000, 2000, 5000):
+        made = []
+        for language in LANGUAGES:
+            texts = [c.text for c in cases if c.language == language]
+            for start in range(0, len(texts), 7):
+                body = "\n\n".join(texts[start:] + texts[:start])
+                while len(body) < size:
+                    body += "\n\n" + body
+                made.append(Case("", language, "Complaint", body[:size], "", ""))
+        print(f"  {size:>5} characters: {rate(made, seconds / 2):>8,.0f} mails/s")
+
+    def timed(subject: str, text: str, runs: int) -> tuple[list[float], str]:
+        times, urgency = [], ""
+        for _ in range(runs):
+            t = time.perf_counter()
+            urgency = classify(rules, subject, text).urgency
+            times.append(time.perf_counter() - t)
+        return times, urgency
+
+    slowest_median, slowest_raw, which = 0.0, 0.0, ""
+    for case in cases:
+        times, _ = timed(case.subject, case.text, 5)
+        if statistics.median(times) > slowest_median:
+            slowest_median, which = statistics.median(times), case.id
+        slowest_raw = max(slowest_raw, max(times))
+    print(f"slowest case: {slowest_median * 1000:.2f} ms median of 5 runs ({which}); "
+          f"slowest single run {slowest_raw * 1000:.2f} ms")
+    print("1 MB mails (10 runs each; limit 50 ms):")
+    big_median = big_raw = 0.0
+    for name, (subject, text, expected) in one_mb_mails(cases).items():
+        times, urgency = timed(subject, text, 10)
+        big_median = max(big_median, statistics.median(times))
+        big_raw = max(big_raw, max(times))
+        check = "" if expected is None else (
+            "  ok" if urgency == expected else f"  WRONG: expected {expected}")
+        print(f"  {name:<30} median {statistics.median(times) * 1000:6.2f} ms   "
+              f"max {max(times) * 1000:6.2f} ms   -> {urgency}{check}")
+    print(f"slowest single mail: {max(big_median, slowest_median) * 1000:.2f} ms (median of "
+          f"runs), {max(big_raw, slowest_raw) * 1000:.2f} ms (any single run, including "
+          f"pauses caused by other processes)")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--seconds", type=float, default=3.0, help="time per speed run")
+    parser.add_argument("--errors", choices=PARTS, action="append", default=[],
+                        help="list the misclassified cases of this part with their reasons")
+    parser.add_argument("--no-speed", action="store_true")
+    args = parser.parse_args()
+
+    rules = read_rules(HERE.parent / "config" / "rules.yaml")
+    everything: list[Case] = []
+    union, union_languages = Scores(), {}
+    for part in PARTS:
+        cases = load(part)
+        everything += cases
+        overall, by_language, wrong = score(
+            cases, lambda c: classify(rules, c.subject, c.text).urgency)
+        quality(part, overall, by_language)
+        for truth in CLASSES:
+            for predicted in CLASSES:
+                union.confusion[truth][predicted] += overall.confusion[truth][predicted]
+        union.n += overall.n
+        for language, s in by_language.items():
+            u = union_languages.setdefault(language, Scores())
+            u.n += s.n
+            for truth in CLASSES:
+                for predicted in CLASSES:
+                    u.confusion[truth][predicted] += s.confusion[truth][predicted]
+        if part in args.errors:
+            for case, predicted in wrong:
+                result = classify(rules, case.subject, case.text)
+                print(f"\n  {case.id}: {case.label} -> {predicted}  ({case.note})")
+                print(f"    subject: {case.subject!r}")
+                print(f"    text: {case.text[:200]!r}")
+                for reason in result.reasons:
+                    print(f"      - {reason}")
+    quality("dev + holdout", union, union_languages)
+    if not args.no_speed:
+        speed(everything, args.seconds)
+
+
+if __name__ == "__main__":
+    main()

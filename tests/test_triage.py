@@ -1,0 +1,95 @@
+"""Triage quality on the labelled cases in tests/triage/ (loaded by tests/triage/evaluate.py).
+
+Two parts: dev.jsonl, which the rules were written against, and holdout.jsonl, written first,
+before any rule, and never used to tune them.  Each part and both together must keep urgent
+recall >= 0.97 (missing an urgent complaint is the costliest error a desk can make) and
+macro-F1 >= 0.88 (flooding officers with false "urgent" is the second).
+Speed is measured by bench/triage.py and never asserted here.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from triage.evaluate import CLASSES, LANGUAGES, PARTS, Case, Scores, load, score
+
+from maildesk.classify import classify
+from maildesk.rules import Rules, read_rules
+
+URGENT_RECALL = 0.97
+MACRO_F1 = 0.88
+HARD = ("trap", "negat", "past", "quoted", "sarcas", "figurative", "capitals", "typo",
+        "long", "forward", "no subject", "third party", "must not", "'just now'", "'right now'")
+
+
+@pytest.fixture(scope="module")
+def rules() -> Rules:
+    return read_rules(Path(__file__).resolve().parent.parent / "config" / "rules.yaml")
+
+
+@pytest.fixture(scope="module")
+def parts() -> dict[str, list[Case]]:
+    return {part: load(part) for part in PARTS}
+
+
+def _report(wrong: list[tuple[Case, str]], rules: Rules) -> str:
+    lines = [f"{len(wrong)} misclassified:"]
+    for case, predicted in wrong:
+        reasons = classify(rules, case.subject, case.text).reasons
+        lines.append(f"  {case.id} {case.label} -> {predicted} ({case.note}): "
+                     + "; ".join(reasons[:4]))
+    return "\n".join(lines)
+
+
+def test_the_cases_are_many_varied_and_split(parts: dict[str, list[Case]]) -> None:
+    dev, holdout = parts["dev"], parts["holdout"]
+    everything = dev + holdout
+    assert len(everything) >= 300
+    assert 0.28 <= len(holdout) / len(everything) <= 0.40  # about a third held out
+    assert len({c.id for c in everything}) == len(everything)
+    assert not {(c.subject, c.text) for c in dev} & {(c.subject, c.text) for c in holdout}
+    for part in (dev, holdout):
+        for language in LANGUAGES:
+            labels = {c.label for c in part if c.language == language}
+            assert labels == set(CLASSES), (language, labels)
+    for cls in CLASSES:
+        assert sum(c.label == cls for c in everything) >= len(everything) / 5
+    hard = [c for c in everything if any(word in c.note.lower() for word in HARD)]
+    assert len(hard) >= len(everything) / 4  # traps, negations, past events, odd forms
+    assert all(c.note for c in everything)
+    assert any(not c.subject for c in everything)  # mails without a subject
+    assert any(c.text.isupper() for c in everything)  # all capitals
+    assert any(len(c.text) > 1500 for c in everything)  # long rambling mails
+
+
+@pytest.mark.parametrize("part", PARTS)
+def test_quality_of_each_part(rules: Rules, parts: dict[str, list[Case]], part: str) -> None:
+    overall, _, wrong = score(parts[part], lambda c: classify(rules, c.subject, c.text).urgency)
+    assert overall.recall("urgent") >= URGENT_RECALL, _report(wrong, rules)
+    assert overall.macro_f1() >= MACRO_F1, _report(wrong, rules)
+
+
+def test_quality_of_both_parts_together(rules: Rules, parts: dict[str, list[Case]]) -> None:
+    everything = parts["dev"] + parts["holdout"]
+    overall, by_language, wrong = score(
+        everything, lambda c: classify(rules, c.subject, c.text).urgency)
+    assert overall.recall("urgent") >= URGENT_RECALL, _report(wrong, rules)
+    assert overall.macro_f1() >= MACRO_F1, _report(wrong, rules)
+    # No language may be left behind: every one of them is a resident's own way of writing.
+    for language, scores in by_language.items():
+        assert scores.recall("urgent") >= 0.9, (language, _report(wrong, rules))
+        assert scores.macro_f1() >= 0.8, (language, _report(wrong, rules))
+
+
+def test_scores_arithmetic() -> None:
+    scores = Scores()
+    for truth, predicted in [("urgent", "urgent"), ("urgent", "semi_urgent"),
+                             ("semi_urgent", "semi_urgent"), ("non_urgent", "urgent")]:
+        scores.add(truth, predicted)
+    assert scores.recall("urgent") == 0.5
+    assert scores.precision("urgent") == 0.5
+    assert scores.precision("semi_urgent") == 0.5
+    assert scores.recall("non_urgent") == 0.0
+    assert scores.f1("non_urgent") == 0.0
+    assert scores.macro_f1() == pytest.approx((0.5 + 2 / 3 + 0.0) / 3)
