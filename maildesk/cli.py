@@ -293,3 +293,36 @@ def report(ctx: click.Context, month: str, zone: str | None, fmt: str) -> None:
     finally:
         desk.close()
     click.echo(render_report(rows, fmt), nl=False)
+
+
+@main.command()
+@click.pass_context
+def status(ctx: click.Context) -> None:
+    """Last visit to each mailbox, the outbox backlog, open incidents and recent errors.
+
+    Example: maildesk status
+    """
+    from maildesk.desk import Desk
+    from maildesk.views import desk_status
+
+    desk = Desk.open(_config(ctx, secrets=False))
+    for line in desk_status(desk):
+        click.echo(line)
+    desk.close()
+
+
+@main.command()
+@click.argument("target", type=click.Path(path_type=Path))
+@click.pass_context
+def backup(ctx: click.Context, target: Path) -> None:
+    """Copy the database (online, consistent) and the new raw mails and attachments.
+
+    Example: maildesk backup /var/backups/maildesk
+    """
+    from maildesk.desk import Desk
+
+    desk = Desk.open(_config(ctx, secrets=False))
+    copied = desk.store.backup(target)
+    desk.close()
+    click.echo(f"database copied to {target / 'maildesk.db'}; {copied['files']} new files "
+               f"({copied['bytes']} bytes)")

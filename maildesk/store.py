@@ -360,6 +360,32 @@ class Store:
             row["detail"] = json.loads(row["detail"] or "{}")
         return rows
 
+    # -- backup ---------------------------------------------------------------------------------
+
+    def backup(self, target: Path) -> dict[str, int]:
+        """A consistent copy while running: the database through SQLite's online backup,
+        then the raw mails and attachments not yet in the target (files never change once
+        written: they are named by their SHA-256)."""
+        target = _private_dir(Path(target))
+        copy = sqlite3.connect(target / "maildesk.db")
+        try:
+            with self.lock:
+                self.db.conn.backup(copy)
+        finally:
+            copy.close()
+        os.chmod(target / "maildesk.db", 0o600)
+        copied = {"files": 0, "bytes": 0}
+        for kind in ("raw", "attachments"):
+            for source in sorted((self.data_dir / kind).glob("*/*")):
+                if source.name.startswith(".") or ".tmp" in source.name:
+                    continue
+                dest = target / kind / source.parent.name / source.name
+                if not dest.exists():
+                    _write_private(dest, source.read_bytes(), sync=True)
+                    copied["files"] += 1
+                    copied["bytes"] += dest.stat().st_size
+        return copied
+
     # -- escalations and incidents: each remembered so that it is sent once ------------------
 
     def claim_escalation(self, key: str, complaint_id: int, tier: str, due_at: str) -> bool:

@@ -81,3 +81,43 @@ def _overdue(desk: Desk, complaint: dict) -> bool:
     if complaint["first_action_at"] is None and now > created + level.first_action:
         return True
     return now > created + level.closure
+
+
+def desk_status(desk: Desk) -> list[str]:
+    """What an administrator checks first: is every mailbox read, is mail going out."""
+    health = {row["station"]: row for row in desk.store.mailbox_health()}
+    lines = [f"{'station':<8} {'last visit':<24} {'last mail':<24} state"]
+    for station in desk.config.stations:
+        row = health.get(station.code)
+        if row is None:
+            lines.append(f"{station.code:<8} {'never':<24} {'-':<24} not visited yet")
+            continue
+        last = desk.local_time(datetime.fromisoformat(row["last_poll_at"]))
+        mail = (desk.local_time(datetime.fromisoformat(row["last_mail_at"]))
+                if row["last_mail_at"] else "-")
+        state = "ok" if not row["last_error"] else (
+            f"FAILING x{row['failures']}: {row['last_error']}")
+        lines.append(f"{station.code:<8} {last:<24} {mail:<24} {state}")
+    counts = desk.store.outbox_counts()
+    oldest = desk.store.one("SELECT min(created_at) AS t FROM outbox WHERE status = 'pending'")
+    backlog = f"outbox: {counts.get('pending', 0)} waiting, {counts.get('sent', 0)} sent, " \
+              f"{counts.get('failed', 0)} failed"
+    if oldest and oldest["t"]:
+        backlog += f"; oldest waiting since {desk.local_time(datetime.fromisoformat(oldest['t']))}"
+    lines += ["", backlog]
+    incidents = desk.store.query("SELECT * FROM incidents WHERE recovered_at IS NULL")
+    for incident in incidents:
+        lines.append(f"incident: {incident['station']} {incident['kind']} since "
+                     f"{desk.local_time(datetime.fromisoformat(incident['started_at']))}")
+    errors = desk.store.query(
+        "SELECT kind, last_error, created_at FROM outbox WHERE last_error IS NOT NULL "
+        "ORDER BY id DESC LIMIT 5")
+    shunted = desk.store.query("SELECT station, reason, received_at FROM messages "
+                               "WHERE kind = 'shunted' ORDER BY id DESC LIMIT 5")
+    if errors or shunted:
+        lines.append("\nrecent errors:")
+    for row in errors:
+        lines.append(f"  outbox {row['kind']}: {row['last_error']}")
+    for row in shunted:
+        lines.append(f"  {row['station']} mail set aside: {row['reason']}")
+    return lines
