@@ -2,9 +2,10 @@
 
 Each station has a poll job; its IMAP work runs in a worker thread so that a slow or broken
 mailbox occupies one thread and never delays another station. Where the server offers IDLE,
-a watcher thread per station holds an IDLE connection and wakes that station's job as soon
-as mail arrives. The outbox is drained after every intake and every few seconds.
-SIGTERM finishes the batch in hand and exits; SIGHUP reloads the configuration.
+a watcher thread per station holds an IDLE connection and starts a pass as soon as mail
+arrives. The outbox is drained after every intake and every few seconds.
+SIGTERM finishes the batch in hand, sends what is queued and exits; SIGHUP reloads the
+configuration.
 """
 
 from __future__ import annotations
@@ -12,7 +13,10 @@ from __future__ import annotations
 import asyncio
 import logging
 import signal
+import socket
 import threading
+import time
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -32,6 +36,7 @@ log = logging.getLogger(__name__)
 
 IDLE_SECONDS = 120  # re-issue IDLE well inside the 29 minutes RFC 2177 allows
 LONGEST_BACKOFF = timedelta(minutes=15)
+WATCHERS_LOG_OUT_SECONDS = 10  # at exit; a watcher stuck in connect() is left behind
 
 
 @dataclass
@@ -42,10 +47,10 @@ class PollReport:
 
 async def poll_once(config: Config, clock: Clock | None = None) -> PollReport:
     """One intake pass over every station (in parallel threads), then drain the outbox."""
-    desk = Desk.open(config, clock)
+    desk = Desk.open(config, clock, intake=True)
     try:
         loop = asyncio.get_running_loop()
-        with ThreadPoolExecutor(max_workers=min(16, len(config.stations))) as pool:
+        with ThreadPoolExecutor(max_workers=max(1, min(16, len(config.stations)))) as pool:
             passes = await asyncio.gather(*(
                 loop.run_in_executor(pool, poll_station, desk, station)
                 for station in config.stations
@@ -59,57 +64,138 @@ def backoff(failures: int, interval: int) -> timedelta:
     return min(timedelta(seconds=interval) * (2 ** min(failures, 10)), LONGEST_BACKOFF)
 
 
+class Watcher:
+    """One station's IDLE connection, in a thread of its own. From that thread it calls
+    `wake(code, why)` whenever the station may have mail."""
+
+    def __init__(self, station: Station, wake: Callable[[str, str], None]) -> None:
+        self.station, self.wake = station, wake
+        self.stopping = threading.Event()
+        # select() cannot wait on an Event: a byte written here ends a wait_for_mail() at once.
+        self._interrupt, self._interrupter = socket.socketpair()
+        self.thread = threading.Thread(target=self._run, name=f"idle-{station.code}",
+                                       daemon=True)
+
+    def start(self) -> None:
+        self.thread.start()
+
+    def stop(self) -> None:
+        self.stopping.set()
+        try:
+            self._interrupter.send(b"\0")
+        except OSError:  # the thread has ended and closed it
+            pass
+
+    def _run(self) -> None:
+        try:
+            self._watch()
+        finally:
+            self._interrupt.close()
+            self._interrupter.close()
+
+    def _watch(self) -> None:
+        station, failures = self.station, 0
+        while not self.stopping.is_set():
+            mailbox = Mailbox(station.imap, station.inbox, station.processed_folder)
+            try:
+                mailbox.connect()
+                if "IDLE" not in mailbox.capabilities():
+                    log.info("station %s: no IDLE; polling every %ss", station.code,
+                             station.poll_seconds)
+                    return
+                mailbox.select_inbox()
+                log.info("station %s: watching INBOX with IDLE", station.code)
+                # What arrived while no connection was idling shows only to a pass.
+                self.wake(station.code, "IDLE connected")
+                while not self.stopping.is_set() and mailbox.client is not None:
+                    news = mailbox.wait_for_mail(IDLE_SECONDS, self._interrupt)
+                    if mailbox.client is not None:
+                        failures = 0  # a whole round of IDLE went well
+                    if news and not self.stopping.is_set():
+                        self.wake(station.code, "IDLE reports new mail")
+            except (TemporaryError, PermanentError) as exc:
+                log.info("station %s: IDLE watcher: %s", station.code, exc)
+            except Exception:  # noqa: BLE001 - a bug here must not end IDLE for good
+                log.exception("station %s: IDLE watcher failed", station.code)
+            finally:
+                mailbox.close()
+            failures += 1
+            # Waiting on the event is the backoff: stop() ends it at once.
+            self.stopping.wait(backoff(failures - 1, 5).total_seconds())
+
+
 class Daemon:
     def __init__(self, config: Config, config_path: Path | None, clock: Clock | None = None):
         self.config_path = config_path
-        self.desk = Desk.open(config, clock)
+        self.desk = Desk.open(config, clock, intake=True)
         self.stop = threading.Event()
-        self.pool = ThreadPoolExecutor(max_workers=min(32, len(config.stations) + 2),
-                                       thread_name_prefix="intake")
+        # Sized for the configuration after any SIGHUP, not this one; threads start on demand.
+        self.pool = ThreadPoolExecutor(max_workers=32, thread_name_prefix="intake")
         self.scheduler = AsyncIOScheduler(timezone=config.timezone)
         self.failures: dict[str, int] = {}
         self.wanted: set[str] = set()  # stations woken while their pass was running
         self.running: dict[str, asyncio.Task] = {}
-        self.watchers: list[threading.Thread] = []
+        self.watchers: dict[str, Watcher] = {}
+        self.retired: list[Watcher] = []  # replaced by SIGHUP, perhaps still logging out
+        self.loop: asyncio.AbstractEventLoop | None = None
         self.stopped: asyncio.Event | None = None
         self.sending = asyncio.Lock()
 
-    # -- jobs ---------------------------------------------------------------------------------
+    @property
+    def config(self) -> Config:
+        return self.desk.config
+
+    # -- passes -------------------------------------------------------------------------------
 
     async def poll(self, code: str) -> None:
-        """The scheduler's job: start a pass in a task of our own, so that shutting the
-        scheduler down never cancels a pass or a send half-way."""
+        """The scheduler's job."""
+        self.start_pass(code)
+
+    def start_pass(self, code: str) -> None:
+        """Start a pass in a task of our own (not the scheduler's: shutting the scheduler down
+        must never cancel a pass or a send half-way). If one is running, it goes round once
+        more: it may have listed INBOX before the new mail arrived."""
         if self.stop.is_set():
             return
         if code in self.running:
-            self.wanted.add(code)  # the pass in hand may have listed INBOX before it arrived
-            return
-        self.running[code] = asyncio.create_task(self._poll_station(code))
+            self.wanted.add(code)
+        else:
+            self.running[code] = asyncio.create_task(self._poll_station(code))
+
+    def wake(self, code: str, why: str) -> None:
+        """A station's IDLE watcher says it may have mail (on the loop, see _wake_soon)."""
+        log.debug("station %s: %s", code, why)
+        self.start_pass(code)
+
+    def _wake_soon(self, code: str, why: str) -> None:
+        """`wake`, for watcher threads."""
+        try:
+            self.loop.call_soon_threadsafe(self.wake, code, why)  # type: ignore[union-attr]
+        except RuntimeError:  # the loop has closed: the daemon is stopping
+            pass
 
     async def _poll_station(self, code: str) -> None:
         loop = asyncio.get_running_loop()
         try:
-            while True:
+            while not self.stop.is_set():
                 self.wanted.discard(code)
-                station = self.desk.config.station(code)
+                try:
+                    station = self.config.station(code)
+                except KeyError:  # no longer configured (SIGHUP)
+                    return
+                log.debug("station %s: checking INBOX", code)
                 result = await loop.run_in_executor(self.pool, poll_station, self.desk,
                                                     station, self.stop)
+                log.debug("station %s: INBOX checked, %d taken in", code, result.fetched)
                 self._after_pass(station, result)
                 if result.fetched:
                     await self.send()
-                if code not in self.wanted or self.stop.is_set() or result.error:
-                    break
+                if code not in self.wanted or result.error:
+                    return
         except Exception:  # noqa: BLE001 - the runner loop: log, and the next run tries again
             log.exception("station %s: pass failed unexpectedly", code)
         finally:
             self.running.pop(code, None)
-
-    async def send_job(self) -> None:
-        """The scheduler's outbox job; the drain runs in a task of our own (see poll)."""
-        if not self.stop.is_set() and not self.sending.locked():
-            task = asyncio.create_task(self.send())
-            self.running[f"outbox-{id(task)}"] = task
-            task.add_done_callback(lambda t: self.running.pop(f"outbox-{id(t)}", None))
 
     def _after_pass(self, station: Station, result: PassResult) -> None:
         job = self.scheduler.get_job(f"poll:{station.code}")
@@ -119,7 +205,8 @@ class Daemon:
             delay = backoff(failures, station.poll_seconds)
             log.warning("station %s: pass failed (%d in a row); next try in %s",
                         station.code, failures, delay)
-            if job:
+            if job is not None and not self.stop.is_set():
+                # After this run the interval counts on from there: back to the usual rhythm.
                 job.modify(next_run_time=datetime.now(self.config.timezone) + delay)
             return
         if self.failures.pop(station.code, 0):
@@ -128,90 +215,94 @@ class Daemon:
             log.info("station %s: %d mails taken in (%s)", station.code, result.fetched,
                      dict(result.kinds))
 
+    # -- the outbox -----------------------------------------------------------------------------
+
+    async def send_job(self) -> None:
+        """The scheduler's outbox job; the drain runs in a task of our own (see start_pass)."""
+        if not self.stop.is_set() and not self.sending.locked():
+            task = asyncio.create_task(self.send())
+            self.running[f"outbox-{id(task)}"] = task
+            task.add_done_callback(lambda t: self.running.pop(f"outbox-{id(t)}", None))
+
     async def send(self) -> None:
         # One drain at a time: two drains reading the same due rows would send them twice.
         async with self.sending:
-            result = await drain_outbox(self.desk)
+            try:
+                result = await drain_outbox(self.desk)
+            except Exception:  # noqa: BLE001 - the rows stay pending for the next drain
+                log.exception("outbox: drain failed")
+                return
         if result.sent or result.failed:
             log.info("outbox: %d sent, %d to retry, %d failed", result.sent, result.retrying,
                      result.failed)
 
-    def wake(self, code: str) -> None:
-        """Called (thread-safely) when IDLE says a station has mail: poll it now."""
-        job = self.scheduler.get_job(f"poll:{code}")
-        if code in self.running:
-            self.wanted.add(code)
-        elif job is not None:
-            job.modify(next_run_time=datetime.now(self.config.timezone))
-
-    # -- IDLE watchers ------------------------------------------------------------------------
-
-    def watch(self, station: Station, loop: asyncio.AbstractEventLoop) -> None:
-        """Hold an IDLE connection; wake the poll job when the server reports anything."""
-        failures = 0
-        while not self.stop.is_set():
-            mailbox = Mailbox(station.imap, station.inbox, station.processed_folder)
-            try:
-                mailbox.connect()
-                if "IDLE" not in mailbox.capabilities():
-                    log.info("station %s: no IDLE; polling every %ss", station.code,
-                             station.poll_seconds)
-                    return
-                mailbox.select_inbox()
-                failures = 0
-                while not self.stop.is_set() and mailbox.client is not None:
-                    if mailbox.wait_for_mail(timeout=IDLE_SECONDS) and not self.stop.is_set():
-                        try:
-                            loop.call_soon_threadsafe(self.wake, station.code)
-                        except RuntimeError:  # the loop closed: the daemon is stopping
-                            return
-            except (TemporaryError, PermanentError) as exc:
-                failures += 1
-                log.info("station %s: IDLE watcher: %s", station.code, exc)
-            finally:
-                mailbox.close()
-            # Waiting on the stop event is the backoff: it also ends at once on SIGTERM.
-            self.stop.wait(backoff(failures, 5).total_seconds())
-
     # -- life cycle -----------------------------------------------------------------------------
 
-    @property
-    def config(self) -> Config:
-        return self.desk.config
-
     def schedule(self) -> None:
-        now = datetime.now(self.config.timezone)
+        """A poll job per station (first run after one interval: run and reload start a pass
+        themselves) and the outbox job."""
         for job in self.scheduler.get_jobs():
             if job.id.startswith("poll:"):
                 job.remove()
         for station in self.config.stations:
             self.scheduler.add_job(self.poll, "interval", seconds=station.poll_seconds,
                                    args=[station.code], id=f"poll:{station.code}",
-                                   next_run_time=now, max_instances=1, coalesce=True,
-                                   misfire_grace_time=None)
+                                   max_instances=1, coalesce=True, misfire_grace_time=None)
         if not self.scheduler.get_job("outbox"):
             self.scheduler.add_job(self.send_job, "interval", seconds=15, id="outbox",
                                    max_instances=1, coalesce=True, misfire_grace_time=None)
 
+    def watch(self) -> None:
+        """One IDLE watcher per station that wants one; new IMAP settings, a new watcher."""
+        wanted = {s.code: s for s in self.config.stations if s.use_idle}
+        for code, watcher in list(self.watchers.items()):
+            new = wanted.get(code)
+            if new is None or (new.imap, new.inbox) != (watcher.station.imap,
+                                                         watcher.station.inbox):
+                watcher.stop()
+                self.retired.append(self.watchers.pop(code))
+        for code, station in wanted.items():
+            if code not in self.watchers:
+                self.watchers[code] = Watcher(station, self._wake_soon)
+                self.watchers[code].start()
+        self.retired = [w for w in self.retired if w.thread.is_alive()]
+
+    def start_all(self) -> None:
+        """Check every INBOX now, then watch: a pass started before its watcher connects,
+        so the watcher's first wake finds it running or done, never pending."""
+        for station in self.config.stations:
+            self.start_pass(station.code)
+        self.watch()
+
     def reload(self) -> None:
+        if self.stop.is_set():
+            return
         try:
             config = load_config(self.config_path)
         except ConfigError as exc:
             log.error("SIGHUP: configuration not reloaded, keeping the old one: %s", exc)
             return
+        if config.data_dir != self.config.data_dir:
+            log.warning("SIGHUP: data_dir changes only with a restart; still using %s",
+                        self.config.data_dir)
         self.desk.config = config
         self.schedule()
+        self.start_all()
         log.info("SIGHUP: configuration reloaded (%d stations)", len(config.stations))
 
     def request_stop(self) -> None:
         """SIGTERM: finish the batch in hand, send what is queued, exit."""
+        if self.stop.is_set():
+            return
         log.info("stopping: finishing the mail in hand")
         self.stop.set()
+        for watcher in [*self.watchers.values(), *self.retired]:
+            watcher.stop()
         if self.stopped is not None:
             self.stopped.set()
 
     async def run(self, signals: bool = True) -> int:
-        loop = asyncio.get_running_loop()
+        self.loop = loop = asyncio.get_running_loop()
         self.stopped = stopped = asyncio.Event()
         if self.stop.is_set():
             stopped.set()
@@ -221,24 +312,32 @@ class Daemon:
             loop.add_signal_handler(signal.SIGHUP, self.reload)
         self.schedule()
         self.scheduler.start()
-        for station in self.config.stations:
-            if station.use_idle:
-                thread = threading.Thread(target=self.watch, args=(station, loop),
-                                          name=f"idle-{station.code}", daemon=True)
-                thread.start()
-                self.watchers.append(thread)
+        self.start_all()
         log.info("maildesk running: %d stations", len(self.config.stations))
         await stopped.wait()
-        self.scheduler.shutdown(wait=False)
-        while self.running:  # the passes in hand finish their batch (they see self.stop)
+        # Paused, not shut down: shutting down cancels job runs already handed to asyncio,
+        # which APScheduler reports as errors. The runs in hand see self.stop and return.
+        self.scheduler.pause()
+        while self.running:  # the passes in hand finish their batch and send it
             await asyncio.gather(*self.running.values(), return_exceptions=True)
-        await self.send()
+        await self.send()  # anything else due
+        self.scheduler.shutdown(wait=False)
         self.pool.shutdown(wait=True)
-        # IDLE watchers hold no state worth finishing: they are daemon threads and end
-        # with the process.
+        self._join_watchers()
         self.desk.close()
         log.info("maildesk stopped")
         return 0
+
+    def _join_watchers(self) -> None:
+        """Watchers were told to stop and log out; wait for them, within reason. A watcher
+        still connecting to a hanging server is a daemon thread and ends with the process."""
+        deadline = time.monotonic() + WATCHERS_LOG_OUT_SECONDS
+        for watcher in [*self.watchers.values(), *self.retired]:
+            watcher.stop()
+            watcher.thread.join(max(0.0, deadline - time.monotonic()))
+            if watcher.thread.is_alive():
+                log.warning("station %s: IDLE watcher did not finish; leaving it",
+                            watcher.station.code)
 
 
 async def run_daemon(config: Config, config_path: Path | None) -> int:

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import imaplib
 import logging
+import selectors
 import socket
 import ssl
 from collections.abc import Iterable
@@ -85,7 +86,10 @@ class Mailbox:
         return self.client
 
     def capabilities(self) -> set[str]:
-        return {c.decode().upper() for c in self._client().capabilities()}
+        try:  # after login imapclient may have to ask the server
+            return {c.decode().upper() for c in self._client().capabilities()}
+        except NETWORK_ERRORS as exc:
+            raise TemporaryError(f"CAPABILITY: {exc}") from exc
 
     # -- reading ----------------------------------------------------------------------------
 
@@ -95,6 +99,8 @@ class Mailbox:
             info = self._client().select_folder(self.inbox)
         except NETWORK_ERRORS as exc:
             raise TemporaryError(f"select {self.inbox}: {exc}") from exc
+        if b"UIDVALIDITY" not in info:
+            raise TemporaryError(f"select {self.inbox}: the server sent no UIDVALIDITY")
         return int(info[b"UIDVALIDITY"])
 
     def uids(self) -> list[int]:
@@ -154,29 +160,55 @@ class Mailbox:
 
     # -- waiting for new mail ---------------------------------------------------------------
 
-    def wait_for_mail(self, timeout: float) -> bool:
-        """IDLE on INBOX until the server says something or `timeout` passes.
+    def wait_for_mail(self, timeout: float, interrupt: socket.socket | None = None) -> bool:
+        """IDLE on INBOX until the server says something, `timeout` passes or `interrupt` (a
+        socket another thread writes to, for a prompt shutdown) becomes readable.
 
-        Returns True when something may have arrived. Any trouble while idling also returns
-        True — guarding imapclient's idle_check(), which can raise when a response arrives
-        split across reads (mjs/imapclient#519): a spurious wake costs one extra poll, a
-        missed one would cost a resident their acknowledgement.
+        Returns True when new mail may have arrived. Not imapclient's idle_check(): it reads
+        a non-blocking socket and raises when a response arrives split across reads, losing
+        the line (mjs/imapclient#519). Here we only wait until there is something to read,
+        then end IDLE: DONE's blocking reads take whole lines however they arrive, and bring
+        back whatever the server reported up to then. Any trouble closes the connection and
+        returns True: a spurious wake costs one extra pass, a missed one would cost a
+        resident their acknowledgement.
         """
         client = self._client()
         try:
             client.idle()
-        except NETWORK_ERRORS as exc:
-            raise TemporaryError(f"IDLE: {exc}") from exc
-        try:
-            responses = client.idle_check(timeout=timeout)
+            if not self._buffered(client):
+                with selectors.DefaultSelector() as selector:
+                    selector.register(client.socket(), selectors.EVENT_READ)
+                    if interrupt is not None:
+                        selector.register(interrupt, selectors.EVENT_READ)
+                    selector.select(timeout)
+            _, responses = client.idle_done()
+            # imaplib keeps every untagged response it reads until a command collects it;
+            # nothing collects them on an IDLE-only connection that lives for days.
+            client._imap.untagged_responses.clear()
         except Exception as exc:  # noqa: BLE001 - see the docstring
-            log.info("IDLE on %s ended early (%s); polling", self.server.user, exc)
+            log.info("IDLE on %s ended (%s); reconnecting", self.server.user, exc)
             self.close()
             return True
+        return any(_may_be_new_mail(r) for r in responses)
+
+    def _buffered(self, client: IMAPClient) -> bool:
+        """Whether imaplib has already read more than it used: a reply that came in the same
+        packet as "+ idling" sits in its buffer, where select() on the socket cannot see it."""
+        reader = client._imap.file  # imaplib's buffered reader of the socket
+        sock = client.socket()
+        sock.setblocking(False)  # peek() must not wait for the server
         try:
-            client.idle_done()
-        except Exception as exc:  # noqa: BLE001
-            log.info("IDLE DONE on %s failed (%s); reconnecting", self.server.user, exc)
-            self.close()
-            return True
-        return bool(responses)
+            return bool(reader.peek(1))
+        except (BlockingIOError, ssl.SSLWantReadError, ssl.SSLWantWriteError):
+            return False
+        finally:
+            sock.settimeout(self.server.timeout)
+
+
+def _may_be_new_mail(response: tuple) -> bool:
+    """New mail shows as EXISTS; keep-alives ("* OK Still here") and changes to mail that
+    was already there (EXPUNGE after our own moves, FETCH for flags) do not need a pass.
+    Anything else wakes the station, to be safe."""
+    if response[:1] in ((b"OK",), (b"NO",)):
+        return False
+    return not (len(response) > 1 and response[1] in (b"EXPUNGE", b"FETCH"))
