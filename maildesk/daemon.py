@@ -27,14 +27,18 @@ from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from maildesk.clock import Clock
 from maildesk.config import Config, Station, load_config
 from maildesk.desk import Desk
+from maildesk.digest import latest_day, queue_digest
 from maildesk.errors import ConfigError, PermanentError, TemporaryError
+from maildesk.escalate import sweep
 from maildesk.imap import Mailbox
+from maildesk.incidents import check_mailboxes
 from maildesk.intake import PassResult, poll_station
 from maildesk.send import SendResult, drain_outbox
 
 log = logging.getLogger(__name__)
 
 IDLE_SECONDS = 120  # re-issue IDLE well inside the 29 minutes RFC 2177 allows
+SWEEP_SECONDS = 120  # escalations are in minutes and hours: a sweep every 2 minutes is plenty
 LONGEST_BACKOFF = timedelta(minutes=15)
 WATCHERS_LOG_OUT_SECONDS = 10  # at exit; a watcher stuck in connect() is left behind
 
@@ -236,6 +240,41 @@ class Daemon:
             log.info("outbox: %d sent, %d to retry, %d failed", result.sent, result.retrying,
                      result.failed)
 
+    # -- escalation, mailbox health and the morning digest ---------------------------------------
+
+    async def sweep_job(self) -> None:
+        """Every SWEEP_SECONDS: what is late, which mailbox is in trouble, whose digest is
+        due. Each of them remembers what it sent, so running it often never repeats a mail."""
+        if self.stop.is_set() or "sweep" in self.running:
+            return
+        task = asyncio.create_task(self._sweep())
+        self.running["sweep"] = task
+        task.add_done_callback(lambda _: self.running.pop("sweep", None))
+
+    async def _sweep(self) -> None:
+        loop = asyncio.get_running_loop()
+        try:
+            sent = await loop.run_in_executor(self.pool, self._sweep_now)
+        except Exception:  # noqa: BLE001 - the runner loop: the next sweep tries again
+            log.exception("escalation sweep failed")
+            return
+        if sent:
+            await self.send()
+
+    def _sweep_now(self) -> int:
+        desk = self.desk
+        swept, health = sweep(desk), check_mailboxes(desk)
+        digests = 0
+        for zone in self.config.zones:
+            try:
+                digests += queue_digest(desk, zone.code, latest_day(desk))
+            except ValueError:  # not due yet
+                continue
+        if swept.sent or health.alerts or digests:
+            log.info("sweep: %d alerts, %d mailbox alerts, %d digests queued",
+                     len(swept.sent), len(health.alerts), digests)
+        return len(swept.sent) + len(health.alerts) + digests
+
     # -- life cycle -----------------------------------------------------------------------------
 
     def schedule(self) -> None:
@@ -251,6 +290,10 @@ class Daemon:
         if not self.scheduler.get_job("outbox"):
             self.scheduler.add_job(self.send_job, "interval", seconds=15, id="outbox",
                                    max_instances=1, coalesce=True, misfire_grace_time=None)
+        if not self.scheduler.get_job("sweep"):
+            self.scheduler.add_job(self.sweep_job, "interval", seconds=SWEEP_SECONDS,
+                                   id="sweep", max_instances=1, coalesce=True,
+                                   misfire_grace_time=None)
 
     def watch(self) -> None:
         """One IDLE watcher per station that wants one; new IMAP settings, a new watcher."""

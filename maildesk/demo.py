@@ -15,13 +15,18 @@ import secrets
 import smtplib
 import tempfile
 import time
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import yaml
 
+from maildesk.clock import FakeClock
 from maildesk.compose import build_message
 from maildesk.config import load_config
 from maildesk.daemon import Daemon
+from maildesk.desk import Desk
+from maildesk.digest import latest_day, queue_digest
+from maildesk.send import drain_outbox
 from maildesk.store import Store
 
 STATIONS = [
@@ -44,6 +49,7 @@ RESIDENTS = [
      "कल रात हमारे घर में चोरी हो गई। अलमारी से गहने और नकदी गायब हैं। कृपया जांच करें।"),
 ]
 
+DCP = "dcp@demo.maildesk"
 KIND_WORDS = {"ack": "the acknowledgement", "update": "an update", "closed": "the closure"}
 URGENCY_WORDS = {"urgent": "URGENT", "semi_urgent": "semi-urgent", "non_urgent": "non-urgent"}
 
@@ -65,7 +71,7 @@ def _write_config(workdir: Path, servers, passwords: dict[str, str]) -> Path:  #
                               "security": "plain"},
                      "smtp": {"host": servers.smtp_host, "port": servers.smtp_port,
                               "security": "plain"}},
-        "zones": [{"code": "DEMO", "name": "Demo Zone", "dcp": ["dcp@demo.maildesk"]}],
+        "zones": [{"code": "DEMO", "name": "Demo Zone", "dcp": [DCP]}],
         "stations": [
             {"code": code, "name": name, "zone": "DEMO", "address": address,
              "language": language, "officers": [{"name": "Duty officer", "address": officer}],
@@ -136,14 +142,21 @@ def _officer_reply(officer: str, station: str, notification, command: str) -> by
 
 
 def run_demo(keep: Path | None = None) -> int:
+    if keep is not None:
+        keep.mkdir(parents=True, exist_ok=True)
+        return _demo(keep)
+    with tempfile.TemporaryDirectory(prefix="maildesk-demo-") as workdir:
+        return _demo(Path(workdir))
+
+
+def _demo(workdir: Path) -> int:
     from maildesk.demoservers import start_demo_servers
 
     logging.getLogger("maildesk").setLevel(logging.WARNING)
-    workdir = keep or Path(tempfile.mkdtemp(prefix="maildesk-demo-"))
-    workdir.mkdir(parents=True, exist_ok=True)
     mailboxes = {address: secrets.token_hex(8) for *_, address, _ in STATIONS}
     mailboxes.update({officer: secrets.token_hex(8) for *_, officer in STATIONS})
     mailboxes.update({sender: secrets.token_hex(8) for sender, *_ in RESIDENTS})
+    mailboxes[DCP] = secrets.token_hex(8)
     print("maildesk demo: local IMAP and SMTP servers on 127.0.0.1, data in", workdir)
     with start_demo_servers(mailboxes, workdir / "mail") as servers:
         config_path = _write_config(workdir, servers, mailboxes)
@@ -154,9 +167,36 @@ def run_demo(keep: Path | None = None) -> int:
               "the daemon watches the mailboxes...\n")
         elapsed = asyncio.run(_run_flow(config, servers))
         _report(config.data_dir, servers)
-    print(f"\nAll {len(RESIDENTS)} complaints acknowledged {elapsed:.1f} s after the first "
-          "mail was sent.")
+        print(f"All {len(RESIDENTS)} complaints acknowledged {elapsed:.1f} s after the first "
+              "mail was sent.\n")
+        asyncio.run(_send_digest(config))
+        _print_digest(servers)
     return 0
+
+
+async def _send_digest(config) -> None:  # noqa: ANN001
+    """The next morning's digest, as the daemon sends it at digest_time (the clock is moved
+    forward to then, so that the demo need not wait for 09:00)."""
+    now = datetime.now(config.timezone)
+    due = datetime.combine(now.date(), config.digest_time, config.timezone)
+    if due <= now:
+        due += timedelta(days=1)
+    desk = Desk.open(config, FakeClock(due.astimezone(UTC) + timedelta(minutes=1)))
+    try:
+        queue_digest(desk, "DEMO", latest_day(desk))
+        await drain_outbox(desk)
+    finally:
+        desk.close()
+
+
+def _print_digest(servers) -> None:  # noqa: ANN001
+    [raw] = servers.messages(DCP)  # as the DCP's mailbox received it
+    digest = email.message_from_bytes(raw, policy=email.policy.default)
+    text = digest.get_body(preferencelist=("plain",))
+    print(f"The DCP received the morning digest: \"{digest['Subject']}\" "
+          "(HTML, with this plain-text part):")
+    for line in text.get_content().rstrip().splitlines():  # type: ignore[union-attr]
+        print(f"  | {line}")
 
 
 def _report(data_dir: Path, servers) -> None:  # noqa: ANN001
