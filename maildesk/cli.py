@@ -326,3 +326,42 @@ def backup(ctx: click.Context, target: Path) -> None:
     desk.close()
     click.echo(f"database copied to {target / 'maildesk.db'}; {copied['files']} new files "
                f"({copied['bytes']} bytes)")
+
+
+@main.command(name="overrides")
+@click.option("--limit", default=100, show_default=True)
+@click.pass_context
+def overrides_(ctx: click.Context, limit: int) -> None:
+    """Officers' re-classifications and the phrases behind the first urgency, newest first.
+
+    Example: maildesk overrides --limit 20
+    """
+    from maildesk.desk import Desk
+    from maildesk.views import overrides
+
+    desk = Desk.open(_config(ctx, secrets=False))
+    for line in overrides(desk, limit):
+        click.echo(line)
+    desk.close()
+
+
+@main.command()
+@click.argument("files", nargs=-1, required=True, type=click.Path(path_type=Path))
+@click.pass_context
+def classify(ctx: click.Context, files: tuple[Path, ...]) -> None:
+    """Explain the classification of mail files: the urgency and every reason.
+
+    Example: maildesk classify complaint.eml
+    """
+    from maildesk.inspect import inspect_file
+
+    config = _config(ctx, secrets=False)
+    for path in files:
+        report = inspect_file(config, path)
+        if "urgency" not in report:
+            click.echo(f"{path}: {report['error']}")
+            continue
+        click.echo(f"{path}: {report['urgency'].replace('_', '-')} "
+                   f"(language {report['language']}, score {report['score']:g})")
+        for reason in report["reasons"]:
+            click.echo(f"  {reason}")

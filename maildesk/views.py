@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from datetime import datetime
 
 from maildesk.desk import Desk
@@ -120,4 +121,23 @@ def desk_status(desk: Desk) -> list[str]:
         lines.append(f"  outbox {row['kind']}: {row['last_error']}")
     for row in shunted:
         lines.append(f"  {row['station']} mail set aside: {row['reason']}")
+    return lines
+
+
+def overrides(desk: Desk, limit: int) -> list[str]:
+    """Officers' re-classifications, with the phrases that had decided the first urgency:
+    the material for tuning config/rules.yaml."""
+    rows = desk.store.query(
+        "SELECT e.at, e.actor, e.detail, c.code, c.station FROM events e JOIN complaints c "
+        "ON c.id = e.complaint_id WHERE e.action = 'reclassified' ORDER BY e.id DESC LIMIT ?",
+        (limit,))
+    lines = []
+    for row in rows:
+        detail = json.loads(row["detail"] or "{}")
+        when = desk.local_time(datetime.fromisoformat(row["at"]))
+        lines.append(f"{row['code']}  {detail.get('from', '?')} -> {detail.get('to', '?')}  "
+                     f"by {row['actor']}, {when}" + (f": {detail['why']}"
+                                                     if detail.get("why") else ""))
+        for reason in detail.get("reasons") or ["(no phrase had matched)"]:
+            lines.append(f"    {reason}")
     return lines

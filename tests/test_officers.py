@@ -231,3 +231,19 @@ def _strict(desk: Desk):
                              trusted_authserv_id="mx.maildesk.test")
                      for s in desk.config.stations)
     return replace(desk.config, stations=stations)
+
+
+def test_overrides_list_reclassifications_with_the_reasons_behind_them(desk):
+    from maildesk.desk import Desk as Open
+    from maildesk.views import overrides
+
+    _, notification = desk.report()
+    desk.reply(OFFICER, notification, "#urgent the accused is armed and nearby")
+    desk.poll()
+    code, reasons = desk.complaint()["code"], desk.complaint()["reasons"]
+    opened = Open.open(desk.config)
+    lines = overrides(opened, 10)
+    opened.close()
+    assert lines[0].startswith(f"{code}  ") and "-> urgent" in lines[0]
+    assert "armed and nearby" in lines[0] and OFFICER in lines[0]
+    assert [line.strip() for line in lines[1:]] == reasons  # the phrases that had decided it
