@@ -316,3 +316,17 @@ def test_an_oversize_mail_is_still_a_complaint_and_its_sender_is_told(
     assert len(to_resident) == 2  # the acknowledgement and the note about the size
     assert all(complaint["code"] in m["Subject"] for m in to_resident)
     assert len(sent_to(smtp, OFFICER)) == 1
+
+
+def test_a_flood_from_one_sender_is_recorded_but_not_answered(
+        tmp_path, dovecot, mailbox_user, smtp):
+    bhl = station(mailbox_user)
+    config = setup(tmp_path, dovecot, smtp, bhl, sender_hourly_limit=2)
+    for i in range(4):
+        dovecot.append(bhl.user, resident_mail("loop@autoresponder.example", bhl.address,
+                                               f"Noise complaint {i}", "Loud music again.",
+                                               f"flood-{i}@example"))
+    report = asyncio.run(poll_once(config))
+    assert report.passes[0].kinds == {"new": 2, "rate_limited": 2}
+    assert len(sent_to(smtp, "loop@autoresponder.example")) == 2
+    assert len(Store(config.data_dir).query("SELECT id FROM messages")) == 4  # all kept
