@@ -26,13 +26,21 @@ def _setup_logging(verbose: bool) -> None:
 
 
 def _config(ctx: click.Context, secrets: bool = True) -> Config:
-    try:
-        return load_config(ctx.obj["config"], secrets=secrets)
-    except ConfigError as exc:
-        raise click.ClickException(str(exc)) from exc
+    return load_config(ctx.obj["config"], secrets=secrets)
 
 
-@click.group()
+class _Group(click.Group):
+    """A configuration error (at start, or a data directory in use) ends any command with
+    its message and exit code 1, not a traceback."""
+
+    def invoke(self, ctx: click.Context) -> object:
+        try:
+            return super().invoke(ctx)
+        except ConfigError as exc:
+            raise click.ClickException(str(exc)) from exc
+
+
+@click.group(cls=_Group)
 @click.option("--config", "config_path", type=click.Path(path_type=Path), default=None,
               help="stations.yaml (default: $MAILDESK_CONFIG or config/stations.yaml)")
 @click.option("-v", "--verbose", is_flag=True, help="Log debugging detail.")
@@ -53,11 +61,7 @@ def run(ctx: click.Context) -> None:
     """
     from maildesk.daemon import run_daemon
 
-    config = _config(ctx)
-    try:
-        sys.exit(asyncio.run(run_daemon(config, ctx.obj["config"])))
-    except ConfigError as exc:
-        raise click.ClickException(str(exc)) from exc
+    sys.exit(asyncio.run(run_daemon(_config(ctx), ctx.obj["config"])))
 
 
 @main.command()
@@ -70,11 +74,7 @@ def poll(ctx: click.Context, once: bool) -> None:
     """
     from maildesk.daemon import poll_once
 
-    config = _config(ctx)
-    try:
-        report = asyncio.run(poll_once(config))
-    except ConfigError as exc:
-        raise click.ClickException(str(exc)) from exc
+    report = asyncio.run(poll_once(_config(ctx)))
     for result in report.passes:
         state = f"error: {result.error}" if result.error else "ok"
         kinds = ", ".join(f"{k} {n}" for k, n in sorted(result.kinds.items())) or "no new mail"
@@ -95,11 +95,7 @@ def escalate(ctx: click.Context, once: bool) -> None:
     """
     from maildesk.escalate import escalate_once
 
-    config = _config(ctx)
-    try:
-        sweep, health, sent = asyncio.run(escalate_once(config))
-    except ConfigError as exc:
-        raise click.ClickException(str(exc)) from exc
+    sweep, health, sent = asyncio.run(escalate_once(_config(ctx)))
     click.echo(f"{sweep.looked_at} open complaints; {len(sweep.sent)} alerts, "
                f"{len(health.alerts)} mailbox alerts; outbox: {sent.sent} sent, "
                f"{sent.retrying} to retry, {sent.failed} failed")
