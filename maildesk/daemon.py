@@ -188,8 +188,9 @@ class Daemon:
                 except KeyError:  # no longer configured (SIGHUP)
                     return
                 log.debug("station %s: checking INBOX", code)
-                result = await loop.run_in_executor(self.pool, poll_station, self.desk,
-                                                    station, self.stop)
+                result = await loop.run_in_executor(
+                    self.pool, poll_station, self.desk, station, self.stop,
+                    lambda: loop.call_soon_threadsafe(self.start_send))
                 log.debug("station %s: INBOX checked, %d taken in", code, result.fetched)
                 self._after_pass(station, result)
                 if result.fetched:
@@ -222,7 +223,11 @@ class Daemon:
     # -- the outbox -----------------------------------------------------------------------------
 
     async def send_job(self) -> None:
-        """The scheduler's outbox job; the drain runs in a task of our own (see start_pass)."""
+        """The scheduler's outbox job."""
+        self.start_send()
+
+    def start_send(self) -> None:
+        """Drain the outbox in a task of our own (see start_pass), unless a drain runs."""
         if not self.stop.is_set() and not self.sending.locked():
             task = asyncio.create_task(self.send())
             self.running[f"outbox-{id(task)}"] = task

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import logging
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from maildesk.config import Station
@@ -38,11 +39,13 @@ class PassResult:
 
 
 def intake_pass(desk: Desk, station: Station, mailbox: Mailbox,
-                stop_requested: object = None) -> PassResult:
+                stop_requested: object = None,
+                after_batch: Callable[[], None] | None = None) -> PassResult:
     """Take in everything waiting in the station's INBOX. `mailbox` must be connected.
 
     `stop_requested` (anything with is_set(), e.g. a threading.Event) ends the pass after the
-    batch in hand, for a clean SIGTERM.
+    batch in hand, for a clean SIGTERM. `after_batch` is called after each committed batch,
+    so that a backlog's first acknowledgements go out before its last mails are read.
     """
     result = PassResult(station.code)
     store = desk.store
@@ -76,17 +79,20 @@ def intake_pass(desk: Desk, station: Station, mailbox: Mailbox,
         crash_point("after-commit")
         mailbox.move_processed(sorted(mails))
         result.moved += len(mails)
+        if after_batch is not None:
+            after_batch()
         if stop_requested is not None and stop_requested.is_set():  # type: ignore[attr-defined]
             break
     return result
 
 
-def poll_station(desk: Desk, station: Station, stop_requested: object = None) -> PassResult:
+def poll_station(desk: Desk, station: Station, stop_requested: object = None,
+                 after_batch: Callable[[], None] | None = None) -> PassResult:
     """Connect, take everything in, disconnect; never raises for mailbox trouble."""
     mailbox = Mailbox(station.imap, station.inbox, station.processed_folder)
     try:
         mailbox.connect()
-        result = intake_pass(desk, station, mailbox, stop_requested)
+        result = intake_pass(desk, station, mailbox, stop_requested, after_batch)
     except (TemporaryError, PermanentError) as exc:
         log.warning("station %s: %s", station.code, exc)
         result = PassResult(station.code, error=str(exc))

@@ -412,7 +412,7 @@ def test_a_wake_during_a_pass_makes_it_go_round_once_more(tmp_path, monkeypatch)
     started = threading.Semaphore(0)
     release = threading.Event()
 
-    def held_pass(desk, station, stop=None) -> PassResult:  # noqa: ANN001
+    def held_pass(desk, station, stop=None, after_batch=None) -> PassResult:  # noqa: ANN001
         calls.append(station.code)
         started.release()
         assert release.wait(DEADLINE)
