@@ -127,6 +127,10 @@ def record_followup(desk: Desk, item: Incoming, mail: ParsedMail, decision: Sort
 
 
 REFUSALS_BEFORE_ALERT = 3
+# The steps a resident sees in a status answer; internal notes, assignments, alerts and
+# refusals stay inside the station.
+SHOWN_TO_FILER = ("received", "acknowledged", "progress", "incomplete", "info_received",
+                  "closed", "reopened", "transferred", "forwarded", "duplicate")
 
 
 def record_officer(desk: Desk, item: Incoming, mail: ParsedMail, decision: Sorted) -> Recorded:
@@ -188,7 +192,7 @@ def record_status(desk: Desk, item: Incoming, mail: ParsedMail, decision: Sorted
     if complaint is not None:
         desk.store.add_event(complaint["id"], mail.from_addr, "status_requested", {}, row)
         history = [{"at": desk.local_time(datetime.fromisoformat(e["at"])), "what": e["action"]}
-                   for e in desk.store.events(complaint["id"])]
+                   for e in desk.store.events(complaint["id"]) if e["action"] in SHOWN_TO_FILER]
     queue_status(desk, item.station, complaint, mail, history)
     return Recorded("status", row, complaint["code"] if complaint else None)
 

@@ -11,6 +11,7 @@ from typing import Any, Protocol
 
 from maildesk.config import Config, Station
 from maildesk.parse import ParsedMail, header_values
+from maildesk.reply import visible_reply
 
 CODE_PATTERN = re.compile(r"\b([A-Z]{2,6}-\d{4}-\d{4,6})\b", re.IGNORECASE)
 STATUS_PATTERN = re.compile(r"^\s*(?:status|স্ট্যাটাস|स्थिति|स्टेटस)\b[\s:]*([A-Z]{2,6}-\d{4}-\d{4,6})?",
@@ -19,6 +20,9 @@ STATUS_PATTERN = re.compile(r"^\s*(?:status|স্ট্যাটাস|स्�
 OWN_MESSAGE_ID = re.compile(r"^[a-z_]+\.[A-Za-z0-9-]+\.[0-9a-f]{12}@")
 _DAEMON_SENDERS = re.compile(r"^(mailer-daemon|postmaster|no-?reply|do-?not-?reply|bounce[s]?)"
                              r"([+-].*)?@", re.IGNORECASE)
+
+# A status request may carry a greeting and a name; more than this is a follow-up.
+MAX_STATUS_WORDS_CHARS = 80
 
 # What sorting can decide. Only "new", "followup", "officer" and "status" lead to an answer.
 KINDS = ("unreadable", "own", "bounce", "autoreply", "list", "officer", "status", "followup",
@@ -118,9 +122,17 @@ def officer_mail(mail: ParsedMail, ctx: Context) -> str | None:
 
 
 def status_request(mail: ParsedMail, ctx: Context) -> str | None:
-    first_line = next((line for line in mail.text.splitlines() if line.strip()), "")
+    """`STATUS <code>` in the subject or on the first line — and little else: a reply that
+    says more ("Status: still nobody came, and now they threaten us") is a follow-up, for
+    the officers to read."""
+    lines = [line for line in visible_reply(mail.text).splitlines() if line.strip()]
+    first_line = lines[0] if lines else ""
     for where, text in (("subject", mail.subject), ("first line", first_line)):
-        if STATUS_PATTERN.match(text):
+        match = STATUS_PATTERN.match(text)
+        if match:
+            said = [text[match.end():], *lines[1:]] if where == "first line" else lines
+            if len(" ".join(said).strip()) > MAX_STATUS_WORDS_CHARS and ctx.complaint:
+                return None
             return f"asks for the status in the {where}"
     return None
 

@@ -247,3 +247,24 @@ def test_overrides_list_reclassifications_with_the_reasons_behind_them(desk):
     assert lines[0].startswith(f"{code}  ") and "-> urgent" in lines[0]
     assert "armed and nearby" in lines[0] and OFFICER in lines[0]
     assert [line.strip() for line in lines[1:]] == reasons  # the phrases that had decided it
+
+
+def test_a_status_answer_shows_the_filer_no_internal_notes(desk):
+    _, notification = desk.report()
+    desk.reply(OFFICER, notification, "#note the complainant's neighbour is a suspect")
+    desk.poll()
+    code = desk.complaint()["code"]
+    desk.deliver(resident_mail(RESIDENT, desk.bhl.address, f"STATUS {code}", "", "s3@yahoo"))
+    desk.poll()
+    [answer] = desk.received(RESIDENT)
+    assert code in answer.get_content()
+    assert "suspect" not in answer.get_content() and "note" not in answer.get_content()
+
+
+def test_a_reply_starting_with_status_but_saying_more_reaches_the_officers(desk):
+    ack, _ = desk.report()
+    desk.reply(RESIDENT, ack, "Status: still nobody came, and now the same men are back "
+                              "outside our gate threatening my son.")
+    desk.poll()
+    [note] = desk.received(OFFICER)
+    assert "threatening my son" in note.get_content()
