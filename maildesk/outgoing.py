@@ -12,9 +12,6 @@ from maildesk.config import Station
 from maildesk.desk import Desk
 from maildesk.parse import ParsedMail
 
-URGENCY_TAGS = {"urgent": "URGENT", "semi_urgent": "SEMI-URGENT", "non_urgent": "NON-URGENT"}
-
-
 def _message_id(desk: Desk, kind: str, code: str) -> str:
     return make_message_id(f"{kind}.{code}.{secrets.token_hex(6)}", desk.config.message_domain)
 

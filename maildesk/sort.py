@@ -24,7 +24,7 @@ _DAEMON_SENDERS = re.compile(r"^(mailer-daemon|postmaster|no-?reply|do-?not-?rep
 # A status request may carry a greeting and a name; more than this is a follow-up.
 MAX_STATUS_WORDS_CHARS = 80
 
-# What sorting can decide. Only "new", "followup", "officer" and "status" lead to an answer.
+# What sorting can decide. "new", "oversize", "followup", "officer" and "status" are answered.
 KINDS = ("unreadable", "own", "bounce", "autoreply", "list", "officer", "status", "followup",
          "rate_limited", "oversize", "new")
 
