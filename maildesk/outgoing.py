@@ -12,6 +12,7 @@ from maildesk.config import Station
 from maildesk.desk import Desk
 from maildesk.parse import ParsedMail
 
+
 def _message_id(desk: Desk, kind: str, code: str) -> str:
     return make_message_id(f"{kind}.{code}.{secrets.token_hex(6)}", desk.config.message_domain)
 
