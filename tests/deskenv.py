@@ -7,11 +7,21 @@ import email
 import email.policy
 import shutil
 from dataclasses import dataclass
+from datetime import time
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import yaml
 
-from maildesk.config import Config, load_config
+from maildesk.config import (
+    DEFAULT_SERVICE_LEVELS,
+    Config,
+    Officer,
+    Server,
+    Station,
+    Zone,
+    load_config,
+)
 
 REPO = Path(__file__).resolve().parent.parent
 MAIL = Path(__file__).resolve().parent / "mail"
@@ -95,3 +105,27 @@ def resident_mail(sender: str, to: str, subject: str, body: str, message_id: str
                "Content-Type: text/plain; charset=utf-8", "Content-Transfer-Encoding: base64"]
     payload = base64.encodebytes(body.encode()).decode().replace("\n", "\r\n")
     return ("\r\n".join(headers) + "\r\n\r\n" + payload).encode()
+
+
+def figures_station(code: str, name: str, zone: str) -> Station:
+    """A station for tests that need no server (digests, reports)."""
+    server = Server("127.0.0.1", 25, "plain", "", "")
+    return Station(code=code, name=name, zone=zone, address=f"{code.lower()}.ps@maildesk.test",
+                   language="en", officers=(Officer("SI Roy", f"si.{code.lower()}@maildesk.test"),),
+                   imap=server, smtp=server)
+
+
+def figures_config(directory: Path, bhl_name: str = "Behala Police Station") -> Config:
+    """Two Kolkata stations and one Mumbai station, built directly (no YAML, no rules)."""
+    return Config(
+        path=directory / "stations.yaml", data_dir=directory / "data",
+        timezone=ZoneInfo("Asia/Kolkata"), message_domain="maildesk.test",
+        admins=("itcell@maildesk.test",),
+        stations=(figures_station("BHL", bhl_name, "KOL-NE"),
+                  figures_station("LKT", "Lake Town Police Station", "KOL-NE"),
+                  figures_station("AND", "Andheri Police Station", "MUM-Z6")),
+        zones=(Zone("KOL-NE", "Kolkata North and East", ("dcp.ne@maildesk.test",)),
+               Zone("MUM-Z6", "Mumbai Zone 6", ("dcp.z6@maildesk.test",))),
+        agencies=(), service_levels=dict(DEFAULT_SERVICE_LEVELS), rules=None,  # type: ignore[arg-type]
+        digest_time=time(9, 0), max_mail_bytes=25 << 20, sender_hourly_limit=20,
+    )

@@ -12,23 +12,18 @@ import shutil
 import struct
 import subprocess
 import zlib
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
-from zoneinfo import ZoneInfo
 
 import pytest
 import yaml
 from click.testing import CliRunner
+from deskenv import figures_config
 
 from maildesk.cli import main
 from maildesk.clock import FakeClock, to_iso
 from maildesk.config import (
-    DEFAULT_SERVICE_LEVELS,
     Config,
-    Officer,
-    Server,
-    Station,
-    Zone,
 )
 from maildesk.desk import Desk
 from maildesk.digest import (
@@ -48,26 +43,8 @@ H, M, D = timedelta(hours=1), timedelta(minutes=1), timedelta(days=1)
 BHL_NAME = "Behala <b>Police</b> Station"
 
 
-def station(code: str, name: str, zone: str) -> Station:
-    server = Server("127.0.0.1", 25, "plain", "", "")
-    return Station(code=code, name=name, zone=zone, address=f"{code.lower()}.ps@maildesk.test",
-                   language="en", officers=(Officer("SI Roy", f"si.{code.lower()}@maildesk.test"),),
-                   imap=server, smtp=server)
-
-
 def make_config(directory: Path) -> Config:
-    return Config(
-        path=directory / "stations.yaml", data_dir=directory / "data",
-        timezone=ZoneInfo("Asia/Kolkata"), message_domain="maildesk.test",
-        admins=("itcell@maildesk.test",),
-        stations=(station("BHL", BHL_NAME, "KOL-NE"),
-                  station("LKT", "Lake Town Police Station", "KOL-NE"),
-                  station("AND", "Andheri Police Station", "MUM-Z6")),
-        zones=(Zone("KOL-NE", "Kolkata North and East", ("dcp.ne@maildesk.test",)),
-               Zone("MUM-Z6", "Mumbai Zone 6", ("dcp.z6@maildesk.test",))),
-        agencies=(), service_levels=dict(DEFAULT_SERVICE_LEVELS), rules=None,  # type: ignore[arg-type]
-        digest_time=time(9, 0), max_mail_bytes=25 << 20, sender_hourly_limit=20,
-    )
+    return figures_config(directory, BHL_NAME)
 
 
 def add(desk: Desk, code: str, urgency: str, created: timedelta, *, ack: timedelta | None = None,
