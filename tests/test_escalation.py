@@ -168,3 +168,24 @@ def test_a_mailbox_that_goes_silent(world):
     asyncio.run(poll_once(config, clock))
     escalate(config, clock)
     assert sum("working again" in s for s in subjects(smtp, ADMIN)) == 1
+
+
+def test_the_daemons_sweep_sends_alerts_and_each_mornings_digest_once(world):
+    from maildesk.daemon import Daemon
+
+    config, bhl, clock, dovecot, smtp = world
+    dovecot.append(bhl.user, fixture("en_urgent_fire.eml"))
+    asyncio.run(poll_once(config, clock))  # 04:30 UTC is 10:00 IST: the day's digest is due
+    clock.advance(timedelta(hours=1))
+    daemon = Daemon(config, None, clock)
+    try:
+        first, again = daemon._sweep_now(), daemon._sweep_now()
+    finally:
+        daemon.desk.close()
+        daemon.pool.shutdown()
+    assert first == 3 and again == 0  # officers' reminder, DCP alert, digest; then nothing new
+    store = Store(config.data_dir)
+    assert [r["zone"] for r in store.query("SELECT zone FROM digests")] == ["KOL-NE"]
+    kinds = sorted(r["kind"] for r in store.query("SELECT kind FROM outbox WHERE status = "
+                                                   "'pending'"))
+    assert kinds == ["alert_dcp", "alert_officers", "digest"]
