@@ -14,8 +14,10 @@ from __future__ import annotations
 import argparse
 import asyncio
 import email.utils
+import json
 import os
 import sqlite3
+import subprocess
 import sys
 import tempfile
 import time
@@ -25,7 +27,7 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent / "tests"))
 
 from deskenv import StationAccount, config_for, resident_mail  # noqa: E402
-from servers import Dovecot, SmtpRecorder, find_dovecot  # noqa: E402
+from servers import Dovecot, find_dovecot, free_port  # noqa: E402
 
 from maildesk.daemon import poll_once  # noqa: E402
 from maildesk.imap import Mailbox  # noqa: E402
@@ -39,6 +41,30 @@ SAMPLES = [
     ("Lost my passport", "I lost my passport near the market and need a report."),
     ("Someone is threatening me on the phone", "A man keeps calling and threatening me."),
 ]
+
+
+class SmtpSink:
+    """bench/smtp_sink.py in its own process: the SMTP server a station would have."""
+
+    def __init__(self) -> None:
+        self.host, self.port = "127.0.0.1", free_port()
+        self.process = subprocess.Popen(
+            [sys.executable, str(HERE / "smtp_sink.py"), str(self.port)],
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+        assert self.process.stdout is not None
+        if self.process.stdout.readline().strip() != "ready":
+            raise RuntimeError("the SMTP sink did not start")
+
+    def count(self) -> dict:
+        assert self.process.stdin is not None and self.process.stdout is not None
+        self.process.stdin.write("count\n")
+        self.process.stdin.flush()
+        return json.loads(self.process.stdout.readline())
+
+    def stop(self) -> None:
+        assert self.process.stdin is not None
+        self.process.stdin.close()  # end of input: the sink stops
+        self.process.wait(timeout=30)
 
 
 def make_mails(count: int, to: str) -> list[bytes]:
@@ -93,7 +119,7 @@ def main() -> int:
         work = Path(tmp)
         work.chmod(0o755)
         dovecot = Dovecot.start(work / "dovecot")
-        smtp = SmtpRecorder().start()
+        smtp = SmtpSink()
         try:
             user = dovecot.add_user("bench", "bench-password")
             baseline_user = dovecot.add_user("baseline", "bench-password")
@@ -110,12 +136,14 @@ def main() -> int:
             elapsed = time.perf_counter() - start
             store = Store(config.data_dir)
             complaints = len(store.query("SELECT id FROM complaints"))
-            acks = sum(1 for m in smtp.messages if "si@example.org" not in m.rcpt_tos)
+            received = smtp.count()
+            notifications = received["to"].get("si@example.org", 0)
+            acks = received["messages"] - notifications
             left = len(dovecot.folder_uids(user.name))
             print(f"mails appended:        {args.mails}")
             print(f"complaints recorded:   {complaints}")
             print(f"acknowledgements recv: {acks}")
-            print(f"notifications recv:    {len(smtp.messages) - acks}")
+            print(f"notifications recv:    {notifications}")
             print(f"left in INBOX:         {left}")
             print(f"maildesk pass:         {elapsed:.2f} s "
                   f"({args.mails / elapsed:.0f} mails/s, incl. sending {report.sent.sent})")

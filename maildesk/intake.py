@@ -66,12 +66,13 @@ def intake_pass(desk: Desk, station: Station, mailbox: Mailbox,
     for start in range(0, len(waiting), BATCH):
         batch = waiting[start : start + BATCH]
         mails = mailbox.fetch(batch)
+        fetched = [uid for uid in batch if uid in mails]  # the others were expunged meanwhile
+        with store.files_synced_at_end():  # the raw bytes are on disk before anything else
+            shas = store.save_raws([mails[uid] for uid in fetched])
         with store.transaction():
-            with store.files_synced_at_end():  # the raw mails are on disk before the commit
-                for uid in batch:
-                    if uid not in mails:  # expunged by someone else since the search
-                        continue
-                    outcome = take_mail(desk, station.code, mails[uid], uid, uidvalidity)
+            with store.files_synced_at_end():  # attachments too, before the commit
+                for uid, sha in zip(fetched, shas, strict=True):
+                    outcome = take_mail(desk, station.code, mails[uid], uid, uidvalidity, sha)
                     result.kinds[outcome.kind] += 1
                     result.duplicates += outcome.duplicate
             store.set_checkpoint(station.code, station.inbox, uidvalidity, max(batch))

@@ -50,10 +50,12 @@ def _decide(desk: Desk, item: Incoming, mail: ParsedMail) -> Recorded:
 
 
 def take_mail(desk: Desk, station_code: str, raw: bytes, uid: int | None = None,
-              uidvalidity: int | None = None) -> Recorded:
-    """Run one mail through every stage. Call inside `desk.store.transaction()`."""
+              uidvalidity: int | None = None, sha: str | None = None) -> Recorded:
+    """Run one mail through every stage. Call inside `desk.store.transaction()`.
+    `sha` says the raw bytes are stored already (a batch is stored at once)."""
     store = desk.store
-    sha = store.save_raw(raw)  # the bytes are safe on disk before anything else happens
+    if sha is None:
+        sha = store.save_raw(raw)  # the bytes are safe on disk before anything else happens
     mail = parse_mail(raw)
     item = Incoming(desk.station(station_code), sha, len(raw), dedupe_key(mail, sha), uid,
                     uidvalidity)

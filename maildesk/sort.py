@@ -125,6 +125,9 @@ def status_request(mail: ParsedMail, ctx: Context) -> str | None:
     """`STATUS <code>` in the subject or on the first line — and little else: a reply that
     says more ("Status: still nobody came, and now they threaten us") is a follow-up, for
     the officers to read."""
+    first = next((line for line in mail.text.splitlines() if line.strip()), "")
+    if not (STATUS_PATTERN.match(mail.subject) or STATUS_PATTERN.match(first)):
+        return None  # the common case, decided without reading the reply apart
     lines = [line for line in visible_reply(mail.text).splitlines() if line.strip()]
     first_line = lines[0] if lines else ""
     for where, text in (("subject", mail.subject), ("first line", first_line)):

@@ -1,0 +1,45 @@
+"""A counting SMTP server in a process of its own, so that a benchmark measures maildesk and
+not a test server sharing its interpreter.
+
+    python bench/smtp_sink.py PORT
+prints "ready"; each line "count" read on stdin is answered with a JSON line
+{"messages": N, "to": {"address": N, ...}}; end of stdin stops it.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections import Counter
+
+from aiosmtpd.controller import Controller
+
+
+class CountingHandler:
+    def __init__(self) -> None:
+        self.messages = 0
+        self.to: Counter[str] = Counter()
+
+    async def handle_DATA(self, server, session, envelope) -> str:  # noqa: ANN001, N802
+        self.messages += 1
+        self.to.update(envelope.rcpt_tos)
+        return "250 OK"
+
+
+def main() -> None:
+    handler = CountingHandler()
+    controller = Controller(handler, hostname="127.0.0.1", port=int(sys.argv[1]),
+                            server_hostname="sink.localhost")
+    controller.start()
+    print("ready", flush=True)
+    try:
+        for line in sys.stdin:
+            if line.strip() == "count":
+                print(json.dumps({"messages": handler.messages, "to": dict(handler.to)}),
+                      flush=True)
+    finally:
+        controller.stop()
+
+
+if __name__ == "__main__":
+    main()
