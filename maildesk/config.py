@@ -324,13 +324,15 @@ class _Env(dict):
 
 
 def load_config(path: Path | str | None = None, env: dict[str, str] | None = None,
-                secrets: bool = True) -> Config:
+                secrets: bool = True, reload: bool = False) -> Config:
     """Read and validate the configuration. Raises ConfigError with file:line on any problem.
-    With secrets=False, unset password variables are allowed (for dry runs)."""
+    With secrets=False, unset password variables are allowed (for dry runs). At start the
+    process environment wins over `.env`; on a reload (SIGHUP) `.env` wins, so that a changed
+    password takes effect without a restart."""
     path = Path(path or os.environ.get("MAILDESK_CONFIG") or "config/stations.yaml")
     if env is None:
-        load_dotenv(path.parent / ".env", override=False)
-        load_dotenv(Path.cwd() / ".env", override=False)
+        load_dotenv(path.parent / ".env", override=reload)
+        load_dotenv(Path.cwd() / ".env", override=reload)
         env = dict(os.environ)
     env = _Env(env)
     env.required = secrets

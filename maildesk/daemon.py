@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import signal
 import socket
 import threading
@@ -326,7 +327,7 @@ class Daemon:
         if self.stop.is_set():
             return
         try:
-            config = load_config(self.config_path)
+            config = load_config(self.config_path, reload=True)
         except ConfigError as exc:
             log.error("SIGHUP: configuration not reloaded, keeping the old one: %s", exc)
             return
@@ -339,9 +340,12 @@ class Daemon:
         log.info("SIGHUP: configuration reloaded (%d stations)", len(config.stations))
 
     def request_stop(self) -> None:
-        """SIGTERM: finish the batch in hand, send what is queued, exit."""
+        """SIGTERM: finish the batch in hand, send what is queued, exit. A second signal
+        ends the process at once: what was committed is safe, and what was not is still in
+        the INBOX or the outbox for the next start."""
         if self.stop.is_set():
-            return
+            log.warning("second stop signal: exiting now")
+            os._exit(1)
         log.info("stopping: finishing the mail in hand")
         self.stop.set()
         for watcher in [*self.watchers.values(), *self.retired]:

@@ -72,3 +72,13 @@ def test_broken_yaml_names_the_line(tmp_path):
     path = example(tmp_path, ("zones:\n", "zones: [\n"))
     with pytest.raises(ConfigError, match=r"stations\.yaml:\d+: not valid YAML"):
         load_config(path, env=ENV)
+
+
+def test_a_reload_takes_a_changed_password_from_dotenv(tmp_path, monkeypatch):
+    path = example(tmp_path)
+    for name in ENV:
+        monkeypatch.setenv(name, "old")
+    monkeypatch.setenv("MAILDESK_DATA_DIR", str(tmp_path / "data"))
+    (tmp_path / ".env").write_text("BEHALA_PASSWORD=new\n")
+    assert load_config(path).station("BHL").imap.password == "old"  # the environment wins
+    assert load_config(path, reload=True).station("BHL").imap.password == "new"
