@@ -81,7 +81,7 @@ def _write_config(workdir: Path, servers, passwords: dict[str, str]) -> Path:  #
     }
     path = workdir / "stations.yaml"
     path.write_text(yaml.safe_dump(data, allow_unicode=True, sort_keys=False))
-    rules = Path(__file__).resolve().parent.parent / "config" / "rules.yaml"
+    rules = Path(__file__).resolve().parent / "config_example" / "rules.yaml"
     (workdir / "rules.yaml").write_text(rules.read_text(encoding="utf-8"), encoding="utf-8")
     return path
 
