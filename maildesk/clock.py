@@ -32,3 +32,8 @@ def to_iso(moment: datetime) -> str:
 
 def from_iso(text: str) -> datetime:
     return datetime.fromisoformat(text)
+
+
+def from_iso_or_none(text: str | None) -> datetime | None:
+    """A stored moment that may be missing (a column still NULL)."""
+    return datetime.fromisoformat(text) if text else None

@@ -11,6 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime
 
+from maildesk.clock import from_iso_or_none
 from maildesk.desk import Desk
 from maildesk.outgoing import queue_station_alert
 
@@ -19,9 +20,6 @@ from maildesk.outgoing import queue_station_alert
 class HealthResult:
     alerts: list[str] = field(default_factory=list)
 
-
-def _at(text: str | None) -> datetime | None:
-    return datetime.fromisoformat(text) if text else None
 
 
 def check_mailboxes(desk: Desk) -> HealthResult:
@@ -33,12 +31,12 @@ def check_mailboxes(desk: Desk) -> HealthResult:
         if row is None:
             continue  # never polled yet
         to = [*config.admins, *config.zone(station.zone).dcp]
-        down_since = _at(row["failing_since"])
+        down_since = from_iso_or_none(row["failing_since"])
         failing = down_since is not None
         for kind, bad, since, limit in (
             ("unreachable", failing, down_since, config.unreachable_after),
             ("silent", not failing and row["last_mail_at"] is not None,
-             _at(row["last_mail_at"]), config.silent_after),
+             from_iso_or_none(row["last_mail_at"]), config.silent_after),
         ):
             started = since.isoformat() if since else ""
             if bad and since is not None and now - since >= limit:

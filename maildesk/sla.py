@@ -11,6 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+from maildesk.clock import from_iso_or_none
 from maildesk.config import ServiceLevel
 
 OPEN = ("received", "acknowledged", "in_process", "incomplete_info", "transferred")
@@ -24,16 +25,13 @@ class Deadlines:
     paused: bool  # waiting on the resident: nothing is late meanwhile
 
 
-def _at(text: str | None) -> datetime | None:
-    return datetime.fromisoformat(text) if text else None
-
 
 def deadlines(complaint: dict, levels: dict[str, ServiceLevel], now: datetime) -> Deadlines:
     level = levels[complaint["urgency"]]
-    created = _at(complaint["created_at"])
-    start = _at(complaint.get("clock_start")) or created
+    created = from_iso_or_none(complaint["created_at"])
+    start = from_iso_or_none(complaint.get("clock_start")) or created
     assert created is not None and start is not None
-    paused_since = _at(complaint.get("paused_since"))
+    paused_since = from_iso_or_none(complaint.get("paused_since"))
     waited = timedelta(seconds=complaint.get("paused_seconds") or 0)
     if paused_since is not None:
         waited += max(now - paused_since, timedelta(0))
@@ -69,7 +67,7 @@ def pause(now_iso: str) -> dict:
 
 def resume(complaint: dict, now: datetime) -> dict:
     """Fields that restart the clock, adding the wait to the paused time."""
-    since = _at(complaint.get("paused_since"))
+    since = from_iso_or_none(complaint.get("paused_since"))
     if since is None:
         return {}
     waited = int(max(now - since, timedelta(0)).total_seconds())
