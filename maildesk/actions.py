@@ -38,7 +38,6 @@ class Acting:
     station: Station
     officer: str
     message_row: int
-    in_reply_to: str | None
 
     def change(self, action: str, detail: dict, **fields: object) -> None:
         store = self.desk.store

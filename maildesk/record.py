@@ -154,7 +154,7 @@ def record_officer(desk: Desk, item: Incoming, mail: ParsedMail, decision: Sorte
         _alert_on_repeated_refusals(desk, item, mail, why)
         return Recorded("refused", row, complaint["code"])
     parsed = parse_commands(visible_reply(mail.text))
-    acting = Acting(desk, complaint, station, mail.from_addr, row, mail.message_id)
+    acting = Acting(desk, complaint, station, mail.from_addr, row)
     if not parsed.commands and not parsed.problems:
         done, problems = [note(acting, parsed.note)] if parsed.note.strip() else [], []
     else:
