@@ -19,6 +19,7 @@ from maildesk.rules import Rules, read_rules
 from maildesk.yamlfile import LineDict, load_yaml
 
 SECURITY = ("tls", "starttls", "plain")
+AUTH = ("password", "xoauth2")
 URGENCIES = ("urgent", "semi_urgent", "non_urgent")
 LANGUAGES = ("en", "hi", "bn", "mr")
 _ADDRESS = re.compile(r"^[^@\s<>\"]+@[^@\s<>\"]+\.[^@\s<>\"]+$")
@@ -31,8 +32,9 @@ class Server:
     port: int
     security: str  # tls | starttls | plain
     user: str
-    password: str = field(repr=False)
+    password: str = field(repr=False)  # or, with auth xoauth2, a current access token
     timeout: float = 60.0
+    auth: str = "password"  # password | xoauth2
 
 
 @dataclass(frozen=True)
@@ -248,7 +250,7 @@ class _Reader:
 def _server(
     reader: _Reader, defaults: dict, kind: str, env: dict[str, str], port: dict[str, int]
 ) -> Server:
-    reader.known(*SERVER_KEYS, "password")  # "password" is refused by secret(), with why
+    reader.known(*SERVER_KEYS, "password", "token")  # refused by secret(), with why
     merged = LineDict({**defaults, **reader.data})
     # A value taken from `defaults:` is reported at its own line there.
     default_lines = getattr(defaults, "lines", {})
@@ -257,17 +259,27 @@ def _server(
     merged.line = reader.line
     r = _Reader(merged, reader.path, reader.where, reader.line)
     security = r.str("security", "tls", SECURITY)
+    auth = r.str("auth", "password", AUTH)
+    # XOAUTH2 logs in with an access token that an external helper keeps fresh in .env.
+    secret_key, other = ("token_env", "password") if auth == "xoauth2" else (
+        "password_env", "token")
+    for wrong in (other, f"{other}_env"):
+        if wrong in merged:
+            r.fail(f"not used with auth: {auth}; write '{secret_key}: VARIABLE_NAME' instead",
+                   wrong)
     return Server(
         host=r.str("host"),
         port=r.int("port", port[security], 1, 65535),
         security=security,
         user=r.str("user", ""),
-        password=r.secret("password_env", env),
+        password=r.secret(secret_key, env),
         timeout=float(r.int("timeout_seconds", 60, 1, 3600)),
+        auth=auth,
     )
 
 
-SERVER_KEYS = ("host", "port", "security", "user", "password_env", "timeout_seconds")
+SERVER_KEYS = ("host", "port", "security", "user", "password_env", "timeout_seconds", "auth",
+               "token_env")
 STATION_KEYS = ("code", "name", "zone", "address", "language", "officers", "localities",
                 "imap", "smtp", "poll_seconds", "idle", "inbox", "processed_folder",
                 "require_authentication", "trusted_authserv_id")

@@ -53,7 +53,10 @@ class Mailbox:
         try:
             if server.security == "starttls":
                 client.starttls(context)
-            client.login(server.user, server.password)
+            if server.auth == "xoauth2":
+                client.oauth2_login(server.user, server.password)
+            else:
+                client.login(server.user, server.password)
         except LoginError as exc:
             self.close()
             raise PermanentError(f"IMAP login refused for {server.user}: {exc}") from exc

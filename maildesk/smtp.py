@@ -30,10 +30,15 @@ class SmtpSession:
         try:
             await self.client.connect()
             if self.server.user and self.server.password:
-                await self.client.login(self.server.user, self.server.password)
+                if self.server.auth == "xoauth2":
+                    await self.client.auth_xoauth2(self.server.user, self.server.password)
+                else:
+                    await self.client.login(self.server.user, self.server.password)
         except aiosmtplib.SMTPAuthenticationError as exc:
+            self.client.close()  # __aexit__ does not run when __aenter__ fails
             raise PermanentError(f"SMTP login refused for {self.server.user}: {exc}") from exc
         except (aiosmtplib.SMTPException, OSError) as exc:
+            self.client.close()
             raise TemporaryError(f"SMTP {self.server.host}:{self.server.port}: {exc}") from exc
         return self
 

@@ -11,6 +11,7 @@ Plain Python on purpose (no pytest import), so that benchmark scripts can use it
 from __future__ import annotations
 
 import asyncio
+import base64
 import grp
 import logging
 import os
@@ -594,6 +595,17 @@ class _RecordingHandler:
     def __init__(self, recorder: SmtpRecorder) -> None:
         self._recorder = recorder
 
+    # XOAUTH2 (Gmail, Microsoft 365): the access token is checked like a password, against
+    # ``credentials`` when given, and the login is recorded the same way.
+    async def auth_XOAUTH2(self, server: SMTP, args: list[str]) -> AuthResult:
+        try:
+            fields = dict(f.split(b"=", 1) for f in base64.b64decode(args[1]).split(b"\x01") if f)
+            token = fields[b"auth"].removeprefix(b"Bearer ")
+            return server._authenticate("XOAUTH2", LoginPassword(fields[b"user"], token))
+        except (IndexError, KeyError, ValueError):
+            await server.push("501 5.5.2 Can't decode XOAUTH2 response")
+            return AuthResult(success=False, handled=True)
+
     async def handle_MAIL(
         self,
         server: SMTP,
@@ -671,9 +683,10 @@ class _TrackingController(Controller):
 class SmtpRecorder:
     """SMTP server on 127.0.0.1 that records what it receives.
 
-    Plain SMTP without TLS.  AUTH PLAIN/LOGIN is offered (without TLS) and any credentials are
-    accepted, unless ``credentials`` is given: then only those are accepted and MAIL FROM
-    requires a login.  Messages survive :meth:`stop`/:meth:`start`.
+    Plain SMTP without TLS.  AUTH PLAIN/LOGIN/XOAUTH2 is offered (without TLS) and any
+    credentials are accepted, unless ``credentials`` is given: then only those are accepted
+    (an XOAUTH2 token as the password) and MAIL FROM requires a login.  Messages survive
+    :meth:`stop`/:meth:`start`.
     """
 
     def __init__(
