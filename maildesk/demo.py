@@ -144,12 +144,12 @@ def _officer_reply(officer: str, station: str, notification, command: str) -> by
 def run_demo(keep: Path | None = None) -> int:
     if keep is not None:
         keep.mkdir(parents=True, exist_ok=True)
-        return _demo(keep)
+        return _demo(keep, "kept")
     with tempfile.TemporaryDirectory(prefix="maildesk-demo-") as workdir:
-        return _demo(Path(workdir))
+        return _demo(Path(workdir), "removed at the end; --keep DIR keeps it")
 
 
-def _demo(workdir: Path) -> int:
+def _demo(workdir: Path, fate: str) -> int:
     from maildesk.demoservers import start_demo_servers
 
     logging.getLogger("maildesk").setLevel(logging.WARNING)
@@ -157,7 +157,8 @@ def _demo(workdir: Path) -> int:
     mailboxes.update({officer: secrets.token_hex(8) for *_, officer in STATIONS})
     mailboxes.update({sender: secrets.token_hex(8) for sender, *_ in RESIDENTS})
     mailboxes[DCP] = secrets.token_hex(8)
-    print("maildesk demo: local IMAP and SMTP servers on 127.0.0.1, data in", workdir)
+    print(f"maildesk demo: local IMAP and SMTP servers on 127.0.0.1, data in {workdir} "
+          f"({fate})")
     with start_demo_servers(mailboxes, workdir / "mail") as servers:
         config_path = _write_config(workdir, servers, mailboxes)
         env = {f"DEMO_{code}_PASSWORD": mailboxes[address]
