@@ -66,7 +66,9 @@ def take_mail(desk: Desk, station_code: str, raw: bytes, uid: int | None = None,
         with store.savepoint():
             return _decide(desk, item, mail)
     except Exception as exc:  # noqa: BLE001 - the one place a bad mail is set aside
-        log.error("station %s: mail %s shunted: %s", station_code, sha[:12], exc)
+        # The type only: an exception's message may quote the mail, which stays out of logs.
+        log.error("station %s: mail %s shunted (%s); `maildesk status` shows the reason",
+                  station_code, sha[:12], type(exc).__name__)
         decision = Sorted("shunted", f"{type(exc).__name__}: {exc}")
         with store.savepoint():
             row = store.add_message(

@@ -330,3 +330,29 @@ def test_a_flood_from_one_sender_is_recorded_but_not_answered(
     assert report.passes[0].kinds == {"new": 2, "rate_limited": 2}
     assert len(sent_to(smtp, "loop@autoresponder.example")) == 2
     assert len(Store(config.data_dir).query("SELECT id FROM messages")) == 4  # all kept
+
+
+def test_a_mail_that_breaks_a_stage_is_shunted_and_the_batch_goes_on(
+        tmp_path, dovecot, mailbox_user, smtp, monkeypatch, caplog):
+    import maildesk.pipeline
+
+    bhl = station(mailbox_user)
+    config = setup(tmp_path, dovecot, smtp, bhl)
+    for name in ("en_urgent_fire.eml", "hi_theft.eml", "mr_noise.eml"):
+        dovecot.append(bhl.user, fixture(name))
+    real = maildesk.pipeline.classify
+
+    def classify(rules, subject, text):
+        if "चोरी" in subject:
+            raise ValueError(f"cannot classify {subject}")  # a bug, quoting the mail
+        return real(rules, subject, text)
+
+    monkeypatch.setattr(maildesk.pipeline, "classify", classify)
+    report = asyncio.run(poll_once(config))
+
+    assert report.passes[0].kinds == {"new": 2, "shunted": 1}
+    assert dovecot.folder_uids(bhl.user, "INBOX") == []  # kept, set aside, not lost
+    [shunted] = Store(config.data_dir).query("SELECT * FROM messages WHERE kind = 'shunted'")
+    assert "ValueError" in shunted["reason"]
+    assert Store(config.data_dir).read_raw(shunted["sha256"]) == fixture("hi_theft.eml")
+    assert "चोरी" not in caplog.text  # complaint text stays out of the logs
