@@ -119,6 +119,13 @@ class Config:
                 return zone
         raise KeyError(code)
 
+    def known_addresses(self) -> set[str]:
+        """Every address of the configuration: stations, officers, DCPs, admins, agencies."""
+        return ({s.address for s in self.stations}
+                | {o.address for s in self.stations for o in s.officers}
+                | {a for z in self.zones for a in z.dcp} | set(self.admins)
+                | {a.address for a in self.agencies})
+
     def officer_addresses(self, station: Station) -> set[str]:
         """Those who may act on this station's complaints: its officers and its zone's DCP."""
         return {o.address for o in station.officers} | set(self.zone(station.zone).dcp)

@@ -202,6 +202,10 @@ def record_other(desk: Desk, item: Incoming, mail: ParsedMail, decision: Sorted)
     complaint = decision.complaint
     row = _message_row(desk, item, mail, decision, complaint["id"] if complaint else None)
     if decision.kind == "bounce":
+        # Anyone can send a bounce: one naming an officer, a DCP or an admin must not silence
+        # the alerts they depend on. Only residents' addresses are given up on.
+        ours = desk.config.known_addresses()
         for address in mail.failed_recipients:
-            desk.store.mark_undeliverable(address, f"bounce in message {row}")
+            if address not in ours:
+                desk.store.mark_undeliverable(address, f"bounce in message {row}")
     return Recorded(decision.kind, row, complaint["code"] if complaint else None)

@@ -189,3 +189,17 @@ def test_the_daemons_sweep_sends_alerts_and_each_mornings_digest_once(world):
     kinds = sorted(r["kind"] for r in store.query("SELECT kind FROM outbox WHERE status = "
                                                    "'pending'"))
     assert kinds == ["alert_dcp", "alert_officers", "digest"]
+
+
+def test_a_forged_bounce_naming_the_dcp_does_not_silence_the_alerts(world):
+    config, bhl, clock, dovecot, smtp = world
+    bounce = fixture("bounce_dsn.eml").replace(b"Ramesh.Kumar1975@rediffmail.com", DCP.encode())
+    dovecot.append(bhl.user, bounce)
+    dovecot.append(bhl.user, fixture("en_urgent_fire.eml"))
+    asyncio.run(poll_once(config, clock))
+    clock.advance(timedelta(minutes=31))
+    escalate(config, clock)
+    assert any(s.startswith("[ALERT]") for s in subjects(smtp, DCP))
+    store = Store(config.data_dir)
+    assert store.query("SELECT address FROM undeliverable") == []
+    assert store.query("SELECT kind FROM messages WHERE kind = 'bounce'")  # still recorded
