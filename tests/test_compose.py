@@ -17,6 +17,7 @@ from typing import Any
 import jinja2
 import pytest
 
+from maildesk.commands import CANONICAL
 from maildesk.compose import (
     SUBJECT_VALUE_MAX_CHARS,
     Templates,
@@ -389,19 +390,7 @@ def test_notify_content(templates: Templates) -> None:
     assert "photo1.jpg" in body and "ছবি.png" in body and "image/jpeg" in body
     assert "SI Verma" in body and "called" in body
     assert "My neighbour threatened my son." in body
-    for command in (
-        "#progress",
-        "#note",
-        "#incomplete",
-        "#close",
-        "#urgent",
-        "#semi",
-        "#routine",
-        "#transfer",
-        "#forward",
-        "#assign",
-        "#duplicate",
-    ):
+    for command in (f"#{name}" for name in CANONICAL):
         assert command in body
     assert "top of your reply" in body
     # Nothing in the mail starts a line with "#": neither the resident's text (which could

@@ -8,6 +8,7 @@ from typing import Any
 import jinja2
 import pytest
 
+from maildesk.commands import CANONICAL
 from maildesk.compose import Templates, build_message, default_templates_dir
 
 LANGS = ("en", "hi", "bn", "mr")
@@ -368,19 +369,7 @@ def test_specific_values_shown(templates: Templates, lang: str) -> None:
 # Officer, agency and administrator mails
 # ---------------------------------------------------------------------------------------------
 
-COMMANDS = (
-    "#progress",
-    "#note",
-    "#incomplete",
-    "#close",
-    "#urgent",
-    "#semi",
-    "#routine",
-    "#transfer",
-    "#forward",
-    "#assign",
-    "#duplicate",
-)
+COMMANDS = tuple(f"#{name}" for name in CANONICAL)  # every command officers can use
 
 
 def test_confirm(templates: Templates) -> None:
