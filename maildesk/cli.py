@@ -10,6 +10,7 @@ from pathlib import Path
 
 import click
 
+from maildesk.clock import Clock
 from maildesk.config import Config, load_config
 from maildesk.errors import ConfigError
 
@@ -48,7 +49,9 @@ class _Group(click.Group):
 @click.pass_context
 def main(ctx: click.Context, config_path: Path | None, verbose: bool) -> None:
     """maildesk: every police station's email address as an accountable complaint desk."""
-    ctx.obj = {"config": config_path, "verbose": verbose}
+    # A caller (a test) may hand in a clock through `obj`; otherwise the real one.
+    clock = (ctx.obj or {}).get("clock") or Clock()
+    ctx.obj = {"config": config_path, "verbose": verbose, "clock": clock}
     _setup_logging(verbose)
 
 
@@ -175,7 +178,7 @@ def show(ctx: click.Context, code: str) -> None:
     from maildesk.desk import Desk
     from maildesk.views import show_complaint
 
-    desk = Desk.open(_config(ctx, secrets=False))
+    desk = Desk.open(_config(ctx, secrets=False), clock=ctx.obj["clock"])
     text = show_complaint(desk, code)
     desk.close()
     if text is None:
@@ -200,7 +203,7 @@ def list_(ctx: click.Context, station: str | None, status: str | None, urgency: 
     from maildesk.desk import Desk
     from maildesk.views import list_complaints
 
-    desk = Desk.open(_config(ctx, secrets=False))
+    desk = Desk.open(_config(ctx, secrets=False), clock=ctx.obj["clock"])
     for line in list_complaints(desk, station, status, urgency, overdue, limit):
         click.echo(line)
     desk.close()
@@ -235,7 +238,7 @@ def digest(ctx: click.Context, zone: str, day: object, print_: bool, html_path: 
     if zone not in {z.code for z in config.zones}:
         zones = ", ".join(z.code for z in config.zones)
         raise click.ClickException(f"no zone {zone!r}; zones are {zones}")
-    desk = Desk.open(config)
+    desk = Desk.open(config, clock=ctx.obj["clock"])
     try:
         when = day.date() if day else latest_day(desk)  # type: ignore[attr-defined]
         if print_:
@@ -251,7 +254,8 @@ def digest(ctx: click.Context, zone: str, day: object, print_: bool, html_path: 
         desk.close()
     click.echo(f"digest {zone} {when}: " + ("queued" if queued else "already queued before"))
     try:
-        desk = Desk.open(config, intake=True)  # sending is the running daemon's job, if any
+        # sending is the running daemon's job, if any
+        desk = Desk.open(config, intake=True, clock=ctx.obj["clock"])
     except ConfigError:
         click.echo("maildesk is running: it sends the outbox")
         return
@@ -278,7 +282,7 @@ def report(ctx: click.Context, month: str, zone: str | None, fmt: str) -> None:
     from maildesk.desk import Desk
     from maildesk.report import monthly_report, render_report
 
-    desk = Desk.open(_config(ctx, secrets=False))
+    desk = Desk.open(_config(ctx, secrets=False), clock=ctx.obj["clock"])
     try:
         rows = monthly_report(desk, month, zone)
     except ValueError as exc:
@@ -301,7 +305,7 @@ def status(ctx: click.Context) -> None:
     from maildesk.desk import Desk
     from maildesk.views import desk_status
 
-    desk = Desk.open(_config(ctx, secrets=False))
+    desk = Desk.open(_config(ctx, secrets=False), clock=ctx.obj["clock"])
     for line in desk_status(desk):
         click.echo(line)
     desk.close()
@@ -317,7 +321,7 @@ def backup(ctx: click.Context, target: Path) -> None:
     """
     from maildesk.desk import Desk
 
-    desk = Desk.open(_config(ctx, secrets=False))
+    desk = Desk.open(_config(ctx, secrets=False), clock=ctx.obj["clock"])
     copied = desk.store.backup(target)
     desk.close()
     click.echo(f"database copied to {target / 'maildesk.db'}; {copied['files']} new files "
@@ -335,7 +339,7 @@ def overrides_(ctx: click.Context, limit: int) -> None:
     from maildesk.desk import Desk
     from maildesk.views import overrides
 
-    desk = Desk.open(_config(ctx, secrets=False))
+    desk = Desk.open(_config(ctx, secrets=False), clock=ctx.obj["clock"])
     for line in overrides(desk, limit):
         click.echo(line)
     desk.close()

@@ -312,16 +312,18 @@ def test_cli_prints_and_sends_the_digest(tmp_path: Path, smtp) -> None:
     fill(desk)
     desk.close()
     runner = CliRunner()
+    clock = {"clock": FakeClock(NOW)}  # "today" is the test's, not the machine's
     page = tmp_path / "digest.html"
     result = runner.invoke(main, ["--config", str(path), "digest", "--zone", "KOL-NE",
-                                  "--date", "2026-11-23", "--print", "--html", str(page)])
+                                  "--date", "2026-11-23", "--print", "--html", str(page)],
+                           obj=clock)
     assert result.exit_code == 0, result.output
     assert result.output.startswith("Daily digest: Kolkata North and East (KOL-NE)\n")
     assert "Behala &lt;b&gt;Police&lt;/b&gt; Station" in page.read_text(encoding="utf-8")
 
     send = ["--config", str(path), "digest", "--zone", "KOL-NE", "--date", "2026-11-23",
             "--send"]
-    result = runner.invoke(main, send)
+    result = runner.invoke(main, send, obj=clock)
     assert result.exit_code == 0, result.output
     assert "digest KOL-NE 2026-11-23: queued" in result.output
     assert "outbox: 1 sent, 0 to retry, 0 failed" in result.output
@@ -329,16 +331,16 @@ def test_cli_prints_and_sends_the_digest(tmp_path: Path, smtp) -> None:
     assert received.rcpt_tos == ["dcp.ne@maildesk.test"]
     assert _parse(received.data).get_content_type() == "multipart/alternative"
 
-    result = runner.invoke(main, send)
+    result = runner.invoke(main, send, obj=clock)
     assert "already queued before" in result.output and len(smtp.messages) == 1
 
-    result = runner.invoke(main, [*send[:-2], "2026-11-24", "--send"])
+    result = runner.invoke(main, [*send[:-2], "2026-11-24", "--send"], obj=clock)
     assert result.exit_code != 0 and "is due at 24 Nov 2026, 09:00 IST" in result.output
 
     for wrong, message in ((["--zone", "KOL-NE", "--print", "--send"], "one of --print"),
                            (["--zone", "KOL-NE"], "one of --print"),
                            (["--zone", "XX", "--print"], "no zone 'XX'")):
-        result = runner.invoke(main, ["--config", str(path), "digest", *wrong])
+        result = runner.invoke(main, ["--config", str(path), "digest", *wrong], obj=clock)
         assert result.exit_code != 0 and message in result.output
 
 
