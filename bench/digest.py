@@ -28,11 +28,11 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 from maildesk.clock import FakeClock, to_iso
-from maildesk.config import DEFAULT_SERVICE_LEVELS, Config, Officer, Server, Station, Zone
+from maildesk.config.settings import DEFAULT_SERVICE_LEVELS, Config, Officer, Server, Station, Zone
 from maildesk.desk import Desk
-from maildesk.digest import build_digest, render_digest
-from maildesk.report import monthly_report, render_report
-from maildesk.store import Store
+from maildesk.reports.digest import build_digest, render_digest
+from maildesk.reports.monthly import monthly_report, render_report
+from maildesk.store.db import Store
 
 DAY = date(2026, 11, 23)
 END = datetime(2026, 11, 23, 3, 30, tzinfo=UTC)  # 09:00 IST

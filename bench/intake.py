@@ -30,9 +30,9 @@ from deskenv import StationAccount, config_for, resident_mail  # noqa: E402
 from servers import Dovecot, find_dovecot, free_port  # noqa: E402
 
 from maildesk.daemon import poll_once  # noqa: E402
-from maildesk.imap import Mailbox  # noqa: E402
-from maildesk.parse import parse_mail  # noqa: E402
-from maildesk.store import Store  # noqa: E402
+from maildesk.intake.imap import Mailbox  # noqa: E402
+from maildesk.mail.parse import parse_mail  # noqa: E402
+from maildesk.store.db import Store  # noqa: E402
 
 SAMPLES = [
     ("Fire in the building next door", "Smoke everywhere, people trapped on the third floor."),
@@ -89,7 +89,7 @@ def fill_inbox(dovecot: Dovecot, user: str, mails: list[bytes]) -> None:
 
 def bare_loop(dovecot: Dovecot, user: str, password: str, db_path: Path) -> float:
     """Fetch, parse and insert, nothing else: the floor maildesk is compared against."""
-    from maildesk.config import Server
+    from maildesk.config.settings import Server
 
     start = time.perf_counter()
     with Mailbox(Server(dovecot.host, dovecot.port, "plain", user, password)) as mailbox:

@@ -28,9 +28,9 @@ sys.path.insert(0, str(HERE.parent / "tests"))
 
 from triage.evaluate import CLASSES, LANGUAGES, PARTS, Case, Scores, load, score  # noqa: E402
 
-from maildesk.classify import classify  # noqa: E402
-from maildesk.parse import parse_mail  # noqa: E402
-from maildesk.rules import read_rules  # noqa: E402
+from maildesk.mail.parse import parse_mail  # noqa: E402
+from maildesk.triage.classify import classify  # noqa: E402
+from maildesk.triage.phrases import read_rules  # noqa: E402
 
 SHORT = {"urgent": "urgent", "semi_urgent": "semi", "non_urgent": "non"}
 

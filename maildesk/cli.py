@@ -11,7 +11,7 @@ from pathlib import Path
 import click
 
 from maildesk.clock import Clock
-from maildesk.config import Config, load_config
+from maildesk.config.settings import Config, load_config
 from maildesk.errors import ConfigError
 
 log = logging.getLogger("maildesk")
@@ -96,7 +96,7 @@ def escalate(ctx: click.Context, once: bool) -> None:
 
     Example: maildesk escalate --once
     """
-    from maildesk.escalate import escalate_once
+    from maildesk.sweeps.escalate import escalate_once
 
     sweep, health, sent = asyncio.run(escalate_once(_config(ctx)))
     click.echo(f"{sweep.looked_at} open complaints; {len(sweep.sent)} alerts, "
@@ -113,7 +113,7 @@ def check(ctx: click.Context) -> None:
 
     Example: maildesk check
     """
-    from maildesk.health import check_servers
+    from maildesk.config.login_check import check_servers
 
     config = _config(ctx)
     click.echo(f"configuration {config.path}: ok, {len(config.stations)} stations, "
@@ -136,7 +136,7 @@ def inspect(ctx: click.Context, as_json: bool, files: tuple[Path, ...]) -> None:
 
     Example: maildesk inspect --json tests/mail/*.eml
     """
-    from maildesk.inspect import inspect_file
+    from maildesk.dry_run import inspect_file
 
     config = _config(ctx, secrets=False)
     for path in files:
@@ -162,7 +162,7 @@ def demo(keep: Path | None) -> None:
 
     Example: maildesk demo
     """
-    from maildesk.demo import run_demo
+    from maildesk_demo.demo import run_demo
 
     sys.exit(run_demo(keep))
 
@@ -176,7 +176,7 @@ def show(ctx: click.Context, code: str) -> None:
     Example: maildesk show BHL-2611-0007
     """
     from maildesk.desk import Desk
-    from maildesk.views import show_complaint
+    from maildesk.reports.cli_views import show_complaint
 
     desk = Desk.open(_config(ctx, secrets=False), clock=ctx.obj["clock"])
     text = show_complaint(desk, code)
@@ -201,7 +201,7 @@ def list_(ctx: click.Context, station: str | None, status: str | None, urgency: 
     Example: maildesk list --station BHL --status open --urgency urgent
     """
     from maildesk.desk import Desk
-    from maildesk.views import list_complaints
+    from maildesk.reports.cli_views import list_complaints
 
     desk = Desk.open(_config(ctx, secrets=False), clock=ctx.obj["clock"])
     for line in list_complaints(desk, station, status, urgency, overdue, limit):
@@ -227,8 +227,8 @@ def digest(ctx: click.Context, zone: str, day: object, print_: bool, html_path: 
     Example: maildesk digest --zone KOL-NE --date 2026-11-23 --print --html digest.html
     """
     from maildesk.desk import Desk
-    from maildesk.digest import build_digest, latest_day, queue_digest, render_digest
-    from maildesk.send import drain_outbox
+    from maildesk.mail.send import drain_outbox
+    from maildesk.reports.digest import build_digest, latest_day, queue_digest, render_digest
 
     if print_ == send:
         raise click.UsageError("give one of --print or --send")
@@ -280,7 +280,7 @@ def report(ctx: click.Context, month: str, zone: str | None, fmt: str) -> None:
     Example: maildesk report --month 2026-11 --zone KOL-NE --format csv > kol-ne-2026-11.csv
     """
     from maildesk.desk import Desk
-    from maildesk.report import monthly_report, render_report
+    from maildesk.reports.monthly import monthly_report, render_report
 
     desk = Desk.open(_config(ctx, secrets=False), clock=ctx.obj["clock"])
     try:
@@ -303,7 +303,7 @@ def status(ctx: click.Context) -> None:
     Example: maildesk status
     """
     from maildesk.desk import Desk
-    from maildesk.views import desk_status
+    from maildesk.reports.cli_views import desk_status
 
     desk = Desk.open(_config(ctx, secrets=False), clock=ctx.obj["clock"])
     for line in desk_status(desk):
@@ -337,7 +337,7 @@ def overrides_(ctx: click.Context, limit: int) -> None:
     Example: maildesk overrides --limit 20
     """
     from maildesk.desk import Desk
-    from maildesk.views import overrides
+    from maildesk.reports.cli_views import overrides
 
     desk = Desk.open(_config(ctx, secrets=False), clock=ctx.obj["clock"])
     for line in overrides(desk, limit):
@@ -353,7 +353,7 @@ def classify(ctx: click.Context, files: tuple[Path, ...]) -> None:
 
     Example: maildesk classify complaint.eml
     """
-    from maildesk.inspect import inspect_file
+    from maildesk.dry_run import inspect_file
 
     config = _config(ctx, secrets=False)
     for path in files:

@@ -26,15 +26,15 @@ from pathlib import Path
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
 from maildesk.clock import Clock
-from maildesk.config import Config, Station, load_config
+from maildesk.config.settings import Config, Station, load_config
 from maildesk.desk import Desk
-from maildesk.digest import latest_day, queue_digest
 from maildesk.errors import ConfigError, PermanentError, TemporaryError
-from maildesk.escalate import sweep
-from maildesk.imap import Mailbox
-from maildesk.incidents import check_mailboxes
-from maildesk.intake import PassResult, poll_station
-from maildesk.send import SendResult, drain_outbox
+from maildesk.intake.imap import Mailbox
+from maildesk.intake.poll import PassResult, poll_station
+from maildesk.mail.send import SendResult, drain_outbox
+from maildesk.reports.digest import latest_day, queue_digest
+from maildesk.sweeps.escalate import sweep
+from maildesk.sweeps.mailbox_incidents import check_mailboxes
 
 log = logging.getLogger(__name__)
 

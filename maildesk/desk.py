@@ -8,10 +8,10 @@ from datetime import datetime
 from typing import TextIO
 
 from maildesk.clock import Clock
-from maildesk.compose import Templates, default_templates_dir
-from maildesk.config import Config, Station
+from maildesk.config.settings import Config, Station
 from maildesk.errors import ConfigError
-from maildesk.store import Store
+from maildesk.mail.message import Templates, default_templates_dir
+from maildesk.store.db import Store
 
 
 @dataclass

@@ -12,10 +12,9 @@ from __future__ import annotations
 import logging
 import traceback
 
-from maildesk.classify import classify
 from maildesk.desk import Desk
-from maildesk.parse import ParsedMail, parse_mail
-from maildesk.record import (
+from maildesk.mail.parse import ParsedMail, parse_mail
+from maildesk.sorting.record import (
     Incoming,
     Recorded,
     record_followup,
@@ -24,7 +23,8 @@ from maildesk.record import (
     record_other,
     record_status,
 )
-from maildesk.sort import Context, Sorted, sort_mail
+from maildesk.sorting.rules import Context, Sorted, sort_mail
+from maildesk.triage.classify import classify
 
 log = logging.getLogger(__name__)
 

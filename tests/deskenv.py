@@ -13,7 +13,7 @@ from zoneinfo import ZoneInfo
 
 import yaml
 
-from maildesk.config import (
+from maildesk.config.settings import (
     DEFAULT_SERVICE_LEVELS,
     Config,
     Officer,

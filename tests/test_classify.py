@@ -13,10 +13,10 @@ from pathlib import Path
 
 import pytest
 
-from maildesk.classify import Classification, classify
 from maildesk.errors import ConfigError
-from maildesk.normalise import normalise, words
-from maildesk.rules import Rules, read_rules
+from maildesk.triage.classify import Classification, classify
+from maildesk.triage.normalise import normalise, words
+from maildesk.triage.phrases import Rules, read_rules
 
 CONFIG = Path(__file__).resolve().parent.parent / "config" / "rules.yaml"
 

@@ -1,10 +1,10 @@
-"""maildesk.commands: the grammar of the commands at the top of an officer's reply."""
+"""maildesk.officer.commands: the grammar of the commands at the top of an officer's reply."""
 
 from __future__ import annotations
 
 import pytest
 
-from maildesk.commands import CANONICAL, COMMANDS, Command, Parsed, parse_commands
+from maildesk.officer.commands import CANONICAL, COMMANDS, Command, Parsed, parse_commands
 
 
 def names(parsed: Parsed) -> list[tuple[str, str]]:

@@ -1,4 +1,4 @@
-"""Tests for maildesk.compose: templates in every language and the message builder."""
+"""Tests for maildesk.mail.message: templates in every language and the message builder."""
 
 from __future__ import annotations
 
@@ -17,8 +17,7 @@ from typing import Any
 import jinja2
 import pytest
 
-from maildesk.commands import CANONICAL
-from maildesk.compose import (
+from maildesk.mail.message import (
     SUBJECT_VALUE_MAX_CHARS,
     Templates,
     build_message,
@@ -26,6 +25,7 @@ from maildesk.compose import (
     make_message_id,
     sanitize_header_text,
 )
+from maildesk.officer.commands import CANONICAL
 
 LANGS = ("en", "hi", "bn", "mr")
 # Templates every language must have in its own words; the officer-facing ones are English.

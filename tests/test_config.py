@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from maildesk.config import load_config
+from maildesk.config.settings import load_config
 from maildesk.errors import ConfigError
 
 REPO = Path(__file__).resolve().parent.parent

@@ -29,10 +29,10 @@ from deskenv import StationAccount, resident_mail, write_config
 from servers import Dovecot, MailboxUser, SmtpRecorder
 
 import maildesk.daemon as daemon_module
-from maildesk.config import Config, load_config
+from maildesk.config.settings import Config, load_config
 from maildesk.daemon import Daemon, backoff
-from maildesk.intake import PassResult
-from maildesk.store import Store
+from maildesk.intake.poll import PassResult
+from maildesk.store.db import Store
 
 OFFICER = "si.mukherjee@maildesk.test"
 DEADLINE = 30  # seconds for any one thing we wait for

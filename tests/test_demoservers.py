@@ -19,7 +19,7 @@ import pytest
 from imapclient import IMAPClient
 from imapclient.exceptions import LoginError
 
-from maildesk.demoservers import DemoMailServers, start_demo_servers
+from maildesk_demo.servers import DemoMailServers, start_demo_servers
 
 STATION = "behala.ps@demo.maildesk.local"
 RESIDENT = "resident.one@demo.maildesk.local"

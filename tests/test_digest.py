@@ -22,11 +22,11 @@ from deskenv import figures_config
 
 from maildesk.cli import main
 from maildesk.clock import FakeClock, to_iso
-from maildesk.config import (
+from maildesk.config.settings import (
     Config,
 )
 from maildesk.desk import Desk
-from maildesk.digest import (
+from maildesk.reports.digest import (
     build_digest,
     duration_text,
     latest_day,

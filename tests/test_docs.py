@@ -1,8 +1,8 @@
 """The guides cannot drift from the code.
 
 Everything here reads the source of truth at test time: the click group for commands and
-options, the text of maildesk/config.py for configuration keys, defaults and ranges, the
-systemd unit, the templates, and maildesk.commands (once it exists) for officer commands.
+options, the text of maildesk/config/settings.py for configuration keys, defaults and ranges, the
+systemd unit, the templates, and maildesk.officer.commands (once it exists) for officer commands.
 When one of these tests fails, update docs/admin-guide.md or docs/officer-guide.md.
 """
 
@@ -28,7 +28,7 @@ PACKAGE = ROOT / "maildesk"
 # _Reader methods in config.py whose first argument is a key of the YAML.
 READER_METHODS = ("str", "int", "bool", "address", "addresses", "duration", "secret", "child",
                   "items")
-# Officer commands as specified, used until maildesk/commands.py exists.
+# Officer commands as specified, used until maildesk/officer/commands.py exists.
 OFFICER_COMMANDS = ("progress", "note", "incomplete", "close", "urgent", "semi", "routine",
                     "transfer", "forward", "assign", "duplicate")
 ALIAS_HEADING = "## Command names in Hindi and Bengali"
@@ -106,7 +106,7 @@ def config_keys() -> dict[str, list[ast.Call]]:
     """Every YAML key config.py reads: the literal first argument of a _Reader method call
     (`desk.str("timezone", ...)`) or of `<reader>.data.get("key", ...)`."""
     keys: dict[str, list[ast.Call]] = {}
-    for call in _calls("maildesk/config.py"):
+    for call in _calls("maildesk/config/settings.py"):
         func = call.func
         if not isinstance(func, ast.Attribute) or not call.args:
             continue
@@ -144,7 +144,7 @@ def _timedelta_text(node: ast.expr, short: bool) -> str:
 
 
 def source_text() -> str:
-    return "\n".join(p.read_text(encoding="utf-8") for p in sorted(PACKAGE.glob("*.py")))
+    return "\n".join(p.read_text(encoding="utf-8") for p in sorted(PACKAGE.rglob("*.py")))
 
 
 # -- the administrator's guide: commands ------------------------------------------------------
@@ -210,7 +210,7 @@ def test_every_config_key_is_in_the_admin_guide() -> None:
 def test_config_choices_are_in_the_admin_guide() -> None:
     spans = set(_spans(_text(ADMIN)))
     for name in ("SECURITY", "URGENCIES", "LANGUAGES"):
-        values = _constant("maildesk/config.py", name)
+        values = _constant("maildesk/config/settings.py", name)
         missing = [v for v in values if v not in spans]  # type: ignore[attr-defined]
         assert not missing, f"docs/admin-guide.md does not name {name} values {missing}"
 
@@ -238,7 +238,7 @@ def test_config_defaults_and_ranges_match_the_admin_guide() -> None:
 def test_default_ports_are_in_the_admin_guide() -> None:
     rows = " ".join(_rows(_text(ADMIN), "port"))
     for name in ("IMAP_PORTS", "SMTP_PORTS"):
-        ports = _constant("maildesk/config.py", name)
+        ports = _constant("maildesk/config/settings.py", name)
         missing = [f"{port} for `{sec}`" for sec, port in ports.items()  # type: ignore[attr-defined]
                    if str(port) not in rows]
         assert not missing, f"the `port` row of docs/admin-guide.md lacks {name}: {missing}"
@@ -246,7 +246,7 @@ def test_default_ports_are_in_the_admin_guide() -> None:
 
 def test_default_service_levels_are_in_the_admin_guide() -> None:
     text = _text(ADMIN)
-    for node in _tree("maildesk/config.py").body:
+    for node in _tree("maildesk/config/settings.py").body:
         if isinstance(node, ast.Assign) and getattr(node.targets[0], "id", "") == \
                 "DEFAULT_SERVICE_LEVELS":
             levels = node.value
@@ -290,7 +290,7 @@ def test_the_systemd_unit_matches_the_admin_guide() -> None:
 
 def test_the_data_layout_is_in_the_admin_guide() -> None:
     text = _text(ADMIN)
-    store = (PACKAGE / "store.py").read_text(encoding="utf-8")
+    store = (PACKAGE / "store" / "db.py").read_text(encoding="utf-8")
     database = re.findall(r"\"([\w-]+\.db)\"", store)
     folders = re.findall(r"kind: str = \"(\w+)\"", store)
     folders += re.findall(r"blob_path\([^)]*\"(\w+)\"\)", store)
@@ -302,7 +302,7 @@ def test_the_data_layout_is_in_the_admin_guide() -> None:
 
 def test_retry_and_backoff_times_match_the_admin_guide() -> None:
     text = _flat(_text(ADMIN))
-    wanted = {"maildesk/send.py": ("FIRST_RETRY", "LONGEST_RETRY", "GIVE_UP_AFTER"),
+    wanted = {"maildesk/mail/send.py": ("FIRST_RETRY", "LONGEST_RETRY", "GIVE_UP_AFTER"),
               "maildesk/daemon.py": ("LONGEST_BACKOFF",)}
     for relative, names in wanted.items():
         for node in _tree(relative).body:
@@ -324,7 +324,7 @@ def test_the_log_lines_in_the_admin_guide_exist() -> None:
 
 def test_every_kind_of_mail_is_explained_in_the_admin_guide() -> None:
     text = _text(ADMIN)
-    kinds = _constant("maildesk/sort.py", "KINDS")
+    kinds = _constant("maildesk/sorting/rules.py", "KINDS")
     missing = [k for k in (*kinds, "shunted") if not _rows(text, k)]  # type: ignore[misc]
     assert not missing, f"docs/admin-guide.md does not explain the mail kinds {missing}"
 
@@ -333,12 +333,12 @@ def test_every_kind_of_mail_is_explained_in_the_admin_guide() -> None:
 
 
 def officer_commands() -> tuple[set[str], set[str]]:
-    """(canonical names, other aliases): from maildesk.commands.COMMANDS (alias -> canonical)
-    once it exists, else the commands as specified."""
+    """(canonical names, other aliases): from maildesk.officer.commands.COMMANDS (alias ->
+    canonical) once it exists, else the commands as specified."""
     try:
-        module = importlib.import_module("maildesk.commands")
+        module = importlib.import_module("maildesk.officer.commands")
     except ModuleNotFoundError as exc:
-        if exc.name != "maildesk.commands":
+        if exc.name != "maildesk.officer.commands":
             raise
         return set(OFFICER_COMMANDS), set()
     commands = module.COMMANDS

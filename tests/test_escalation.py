@@ -14,12 +14,12 @@ from datetime import timedelta
 import pytest
 from deskenv import StationAccount, config_for, fixture, parse, resident_mail
 
-import maildesk.escalate
+import maildesk.sweeps.escalate
 from maildesk.clock import FakeClock
 from maildesk.daemon import poll_once
 from maildesk.desk import Desk
-from maildesk.escalate import escalate_once, sweep
-from maildesk.store import Store
+from maildesk.store.db import Store
+from maildesk.sweeps.escalate import escalate_once, sweep
 
 OFFICER = "si.mukherjee@maildesk.test"
 DCP = "dcp.ne@maildesk.test"
@@ -80,7 +80,7 @@ def test_a_restart_in_the_middle_of_a_sweep_sends_no_alert_twice(world, monkeypa
         dovecot.append(bhl.user, fixture(name))
     asyncio.run(poll_once(config, clock))
     clock.advance(timedelta(days=30))  # everything is late
-    real = maildesk.escalate.queue_alert
+    real = maildesk.sweeps.escalate.queue_alert
     calls = []
 
     def crash_on_third(*args, **kwargs):
@@ -89,12 +89,12 @@ def test_a_restart_in_the_middle_of_a_sweep_sends_no_alert_twice(world, monkeypa
             raise KeyboardInterrupt("the daemon is killed here")
         return real(*args, **kwargs)
 
-    monkeypatch.setattr(maildesk.escalate, "queue_alert", crash_on_third)
+    monkeypatch.setattr(maildesk.sweeps.escalate, "queue_alert", crash_on_third)
     desk = Desk.open(config, clock)
     with pytest.raises(KeyboardInterrupt):
         sweep(desk)
     desk.close()
-    monkeypatch.setattr(maildesk.escalate, "queue_alert", real)
+    monkeypatch.setattr(maildesk.sweeps.escalate, "queue_alert", real)
     smtp.clear()
 
     escalate(config, clock)  # the restarted daemon's sweep

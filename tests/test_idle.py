@@ -17,8 +17,8 @@ from collections.abc import Callable
 
 import pytest
 
-from maildesk.config import Server
-from maildesk.imap import Mailbox
+from maildesk.config.settings import Server
+from maildesk.intake.imap import Mailbox
 
 DEADLINE = 10  # seconds any single step may take before the test fails
 LONG_IDLE = 60  # an IDLE timeout the client must never have to wait out in these tests

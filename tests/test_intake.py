@@ -22,7 +22,7 @@ from servers import Dovecot, MailboxUser, SmtpRecorder
 from maildesk.clock import FakeClock
 from maildesk.daemon import poll_once
 from maildesk.faults import FAULT_EXIT_CODE
-from maildesk.store import Store
+from maildesk.store.db import Store
 
 OFFICER = "si.mukherjee@maildesk.test"
 

@@ -6,7 +6,7 @@ import time
 
 import pytest
 
-from maildesk.language import LANGUAGES, detect_language
+from maildesk.mail.language import LANGUAGES, detect_language
 
 EN = [
     "Fire in the building next door, people trapped, please send help now",

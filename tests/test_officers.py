@@ -13,7 +13,7 @@ from deskenv import StationAccount, config_for, parse, resident_mail
 from servers import SmtpRecorder
 
 from maildesk.daemon import poll_once
-from maildesk.store import Store
+from maildesk.store.db import Store
 
 OFFICER = "si.mukherjee@maildesk.test"
 OTHER_OFFICER = "si.ghosh@maildesk.test"
@@ -235,7 +235,7 @@ def _strict(desk: Desk):
 
 def test_overrides_list_reclassifications_with_the_reasons_behind_them(desk):
     from maildesk.desk import Desk as Open
-    from maildesk.views import overrides
+    from maildesk.reports.cli_views import overrides
 
     _, notification = desk.report()
     desk.reply(OFFICER, notification, "#urgent the accused is armed and nearby")

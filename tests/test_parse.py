@@ -1,4 +1,4 @@
-"""maildesk.parse: the fixtures in tests/mail, decoding corner cases, and fuzzing."""
+"""maildesk.mail.parse: the fixtures in tests/mail, decoding corner cases, and fuzzing."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from maildesk.parse import MAX_ATTACHMENTS, Attachment, ParsedMail, header_values, parse_mail
+from maildesk.mail.parse import MAX_ATTACHMENTS, Attachment, ParsedMail, header_values, parse_mail
 
 MAIL = Path(__file__).parent / "mail"
 FIXTURES = sorted(MAIL.glob("*.eml"))

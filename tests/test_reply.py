@@ -1,4 +1,4 @@
-"""maildesk.reply on real client replies (tests/mail/replies) and on targeted snippets."""
+"""maildesk.mail.quotes on real client replies (tests/mail/replies) and on targeted snippets."""
 
 from __future__ import annotations
 
@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from maildesk.commands import parse_commands
-from maildesk.parse import parse_mail
-from maildesk.reply import visible_reply
+from maildesk.mail.parse import parse_mail
+from maildesk.mail.quotes import visible_reply
+from maildesk.officer.commands import parse_commands
 
 REPLIES = Path(__file__).parent / "mail" / "replies"
 EXPECTED: dict[str, dict] = json.loads((REPLIES / "expected.json").read_text("utf-8"))

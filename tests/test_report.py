@@ -18,9 +18,9 @@ from deskenv import figures_config
 
 from maildesk.cli import main
 from maildesk.clock import FakeClock, to_iso
-from maildesk.config import Config
+from maildesk.config.settings import Config
 from maildesk.desk import Desk
-from maildesk.report import COLUMNS, month_bounds, monthly_report, render_report
+from maildesk.reports.monthly import COLUMNS, month_bounds, monthly_report, render_report
 
 REPO = Path(__file__).resolve().parent.parent
 M, H, D = timedelta(minutes=1), timedelta(hours=1), timedelta(days=1)

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from maildesk.config import DEFAULT_SERVICE_LEVELS as LEVELS
-from maildesk.sla import deadlines, pause, resume, what_is_late
+from maildesk.config.settings import DEFAULT_SERVICE_LEVELS as LEVELS
+from maildesk.sweeps.sla import deadlines, pause, resume, what_is_late
 
 T0 = datetime(2026, 11, 23, 4, 0, tzinfo=UTC)
 

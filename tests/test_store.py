@@ -5,8 +5,8 @@ from __future__ import annotations
 import stat
 
 from maildesk.clock import FakeClock
-from maildesk.migrations import MIGRATIONS
-from maildesk.store import Store
+from maildesk.store.db import Store
+from maildesk.store.migrations import MIGRATIONS
 
 
 def test_migrations_are_recorded_and_run_once(tmp_path):

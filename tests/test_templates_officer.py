@@ -8,8 +8,8 @@ from typing import Any
 import jinja2
 import pytest
 
-from maildesk.commands import CANONICAL
-from maildesk.compose import Templates, build_message, default_templates_dir
+from maildesk.mail.message import Templates, build_message, default_templates_dir
+from maildesk.officer.commands import CANONICAL
 
 LANGS = ("en", "hi", "bn", "mr")
 CODE = "BHL-2611-0007"

@@ -14,8 +14,8 @@ from pathlib import Path
 import pytest
 from triage.evaluate import CLASSES, LANGUAGES, PARTS, Case, Scores, load, score
 
-from maildesk.classify import classify
-from maildesk.rules import Rules, read_rules
+from maildesk.triage.classify import classify
+from maildesk.triage.phrases import Rules, read_rules
 
 URGENT_RECALL = 0.97
 MACRO_F1 = 0.88

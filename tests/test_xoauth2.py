@@ -16,11 +16,11 @@ import yaml
 from deskenv import REPO, StationAccount, fixture, parse, write_config
 from servers import SmtpRecorder
 
-from maildesk.config import Server, load_config
+from maildesk.config.settings import Server, load_config
 from maildesk.daemon import poll_once
 from maildesk.errors import ConfigError, PermanentError
-from maildesk.imap import Mailbox
-from maildesk.store import Store
+from maildesk.intake.imap import Mailbox
+from maildesk.store.db import Store
 
 DEADLINE = 10
 USER = "bhl.ps@maildesk.test"

@@ -1,0 +1,1 @@
+"""Configuration: stations.yaml and secrets, read once, checked with errors that name the line."""

@@ -1,0 +1,432 @@
+"""Configuration: `stations.yaml` plus secrets from the environment, validated once at start
+into frozen objects. Every error names the file, the line, the key and what would be right."""
+
+from __future__ import annotations
+
+import difflib
+import os
+import re
+from dataclasses import dataclass, field
+from datetime import time, timedelta
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from dotenv import load_dotenv
+
+from maildesk.config.yamlfile import LineDict, load_yaml
+from maildesk.errors import ConfigError
+from maildesk.triage.phrases import Rules, read_rules
+
+SECURITY = ("tls", "starttls", "plain")
+AUTH = ("password", "xoauth2")
+URGENCIES = ("urgent", "semi_urgent", "non_urgent")
+LANGUAGES = ("en", "hi", "bn", "mr")
+_ADDRESS = re.compile(r"^[^@\s<>\"]+@[^@\s<>\"]+\.[^@\s<>\"]+$")
+_DURATION = re.compile(r"^\s*(\d+)\s*([smhd])\s*$")
+
+
+@dataclass(frozen=True)
+class Server:
+    host: str
+    port: int
+    security: str  # tls | starttls | plain
+    user: str
+    password: str = field(repr=False)  # or, with auth xoauth2, a current access token
+    timeout: float = 60.0
+    auth: str = "password"  # password | xoauth2
+
+
+@dataclass(frozen=True)
+class Officer:
+    name: str
+    address: str
+
+
+@dataclass(frozen=True)
+class Station:
+    code: str
+    name: str
+    zone: str
+    address: str
+    language: str
+    officers: tuple[Officer, ...]
+    imap: Server
+    smtp: Server
+    localities: tuple[str, ...] = ()
+    poll_seconds: int = 60
+    use_idle: bool = True
+    inbox: str = "INBOX"
+    processed_folder: str = "maildesk-processed"
+    # Officers' mail acts only with a DKIM/SPF pass recorded by this server, when required.
+    require_authentication: bool = False
+    trusted_authserv_id: str = ""
+
+    def is_officer(self, address: str) -> bool:
+        return address.lower() in {o.address for o in self.officers}
+
+
+@dataclass(frozen=True)
+class Zone:
+    code: str
+    name: str
+    dcp: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class Agency:
+    code: str
+    name: str
+    address: str
+
+
+@dataclass(frozen=True)
+class ServiceLevel:
+    acknowledge: timedelta
+    first_action: timedelta
+    closure: timedelta
+    dcp_after: timedelta = timedelta(0)  # after a missed first action, until the DCP is told
+    remind_every: timedelta = timedelta(hours=1)  # then reminders, until someone acts
+
+
+@dataclass(frozen=True)
+class Config:
+    path: Path
+    data_dir: Path
+    timezone: ZoneInfo
+    message_domain: str
+    admins: tuple[str, ...]
+    stations: tuple[Station, ...]
+    zones: tuple[Zone, ...]
+    agencies: tuple[Agency, ...]
+    service_levels: dict[str, ServiceLevel]
+    rules: Rules
+    digest_time: time
+    max_mail_bytes: int
+    sender_hourly_limit: int
+    unreachable_after: timedelta = timedelta(minutes=15)  # a mailbox failing this long alerts
+    silent_after: timedelta = timedelta(hours=24)  # no mail for this long alerts
+
+    def station(self, code: str) -> Station:
+        for station in self.stations:
+            if station.code == code.upper():
+                return station
+        raise KeyError(code)
+
+    def zone(self, code: str) -> Zone:
+        for zone in self.zones:
+            if zone.code == code:
+                return zone
+        raise KeyError(code)
+
+    def known_addresses(self) -> set[str]:
+        """Every address of the configuration: stations, officers, DCPs, admins, agencies."""
+        return ({s.address for s in self.stations}
+                | {o.address for s in self.stations for o in s.officers}
+                | {a for z in self.zones for a in z.dcp} | set(self.admins)
+                | {a.address for a in self.agencies})
+
+    def officer_addresses(self, station: Station) -> set[str]:
+        """Those who may act on this station's complaints: its officers and its zone's DCP."""
+        return {o.address for o in station.officers} | set(self.zone(station.zone).dcp)
+
+
+DEFAULT_SERVICE_LEVELS = {
+    "urgent": ServiceLevel(timedelta(hours=1), timedelta(minutes=30), timedelta(days=1),
+                           timedelta(minutes=0), timedelta(hours=1)),
+    "semi_urgent": ServiceLevel(timedelta(hours=1), timedelta(hours=6), timedelta(days=3),
+                                timedelta(hours=6), timedelta(hours=12)),
+    "non_urgent": ServiceLevel(timedelta(hours=1), timedelta(days=2), timedelta(days=15),
+                               timedelta(days=2), timedelta(days=2)),
+}
+
+
+class _Reader:
+    """Walks one YAML mapping, turning every problem into a ConfigError with file:line."""
+
+    def __init__(self, data: Any, path: Path, where: str, line: int = 0) -> None:
+        self.path, self.where = path, where
+        self.line = getattr(data, "line", line)
+        if not isinstance(data, dict):
+            self.fail(f"expected a mapping (key: value lines), got {type(data).__name__}")
+        self.data: dict = data
+
+    def fail(self, message: str, key: str | None = None) -> None:
+        line = self.line
+        if key is not None and isinstance(self.data, LineDict):
+            line = self.data.lines.get(key, line)
+        name = f"{self.where}.{key}" if key and self.where else (key or self.where or "top level")
+        raise ConfigError(f"{self.path}:{line}: {name}: {message}")
+
+    def child(self, key: str, default: Any = None) -> _Reader:
+        value = self.data.get(key, default if default is not None else {})
+        line = getattr(self.data, "lines", {}).get(key, self.line)
+        return _Reader(value, self.path, f"{self.where}.{key}" if self.where else key, line)
+
+    def items(self, key: str, required: bool = False) -> list[_Reader]:
+        value = self.data.get(key)
+        if value is None:
+            if required:
+                self.fail("is missing: add a list of entries", key)
+            return []
+        if not isinstance(value, list):
+            self.fail("expected a list (lines starting with '- ')", key)
+        lines = getattr(value, "lines", [self.line] * len(value))
+        prefix = f"{self.where}.{key}" if self.where else key
+        return [_Reader(v, self.path, f"{prefix}[{i}]", lines[i]) for i, v in enumerate(value)]
+
+    def str(self, key: str, default: str | None = None, choices: tuple[str, ...] = ()) -> str:
+        value = self.data.get(key, default)
+        if value is None:
+            self.fail(f"is missing: add '{key}: ...'", key)
+        if isinstance(value, bool) or not isinstance(value, str | int | float):
+            self.fail(f"expected text, got {type(value).__name__}", key)
+        value = str(value).strip()
+        if choices and value not in choices:
+            self.fail(f"'{value}' is not one of: {', '.join(choices)}", key)
+        return value
+
+    def address(self, key: str) -> str:
+        value = self.str(key).lower()
+        if not _ADDRESS.match(value):
+            self.fail(f"'{value}' is not a mail address like name@example.org", key)
+        return value
+
+    def addresses(self, key: str) -> tuple[str, ...]:
+        value = self.data.get(key, [])
+        if isinstance(value, str):
+            value = [value]
+        if not isinstance(value, list):
+            self.fail("expected a list of mail addresses", key)
+        for item in value:
+            if not isinstance(item, str) or not _ADDRESS.match(item.strip()):
+                self.fail(f"'{item}' is not a mail address like name@example.org", key)
+        return tuple(v.strip().lower() for v in value)
+
+    def int(self, key: str, default: int, low: int, high: int) -> int:
+        value = self.data.get(key, default)
+        if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+            self.fail(f"expected a whole number from {low} to {high}, got {value!r}", key)
+        return value
+
+    def bool(self, key: str, default: bool) -> bool:
+        value = self.data.get(key, default)
+        if not isinstance(value, bool):
+            self.fail(f"expected true or false, got {value!r}", key)
+        return value
+
+    def duration(self, key: str, default: timedelta) -> timedelta:
+        value = self.data.get(key)
+        if value is None:
+            return default
+        match = _DURATION.match(str(value))
+        if not match:
+            self.fail(f"expected a duration like 30m, 4h or 2d, got {value!r}", key)
+        number, unit = int(match.group(1)), match.group(2)
+        units = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days"}
+        return timedelta(**{units[unit]: number})
+
+    def secret(self, key: str, env: dict[str, str]) -> str:
+        """Secrets never stand in the YAML: only the name of the variable that holds them."""
+        if key.removesuffix("_env") in self.data:
+            self.fail(
+                f"secrets do not belong in the YAML; write '{key}: VARIABLE_NAME' and put "
+                "VARIABLE_NAME=... in the environment or the .env file",
+                key.removesuffix("_env"),
+            )
+        name = self.data.get(key)
+        if name is None:
+            return ""
+        value = env.get(str(name))
+        if value is None:
+            if not getattr(env, "required", True):
+                return ""  # a dry run (inspect) reads the stations but logs in nowhere
+            self.fail(f"the environment variable {name} is not set (set it in .env)", key)
+        return value
+
+    def known(self, *keys: str) -> _Reader:
+        """Refuse keys nobody reads: a misspelt key would otherwise be silently ignored."""
+        for key in self.data:
+            if key not in keys:
+                close = difflib.get_close_matches(str(key), keys, n=1)
+                hint = f"did you mean '{close[0]}'?" if close else f"known: {', '.join(keys)}"
+                self.fail(f"unknown setting; {hint}", key)
+        return self
+
+
+def _server(
+    reader: _Reader, defaults: dict, kind: str, env: dict[str, str], port: dict[str, int]
+) -> Server:
+    reader.known(*SERVER_KEYS, "password", "token")  # refused by secret(), with why
+    merged = LineDict({**defaults, **reader.data})
+    # A value taken from `defaults:` is reported at its own line there.
+    default_lines = getattr(defaults, "lines", {})
+    merged.lines = {**{k: default_lines.get(k, reader.line) for k in defaults},
+                    **getattr(reader.data, "lines", {})}
+    merged.line = reader.line
+    r = _Reader(merged, reader.path, reader.where, reader.line)
+    security = r.str("security", "tls", SECURITY)
+    auth = r.str("auth", "password", AUTH)
+    # XOAUTH2 logs in with an access token that an external helper keeps fresh in .env.
+    secret_key, other = ("token_env", "password") if auth == "xoauth2" else (
+        "password_env", "token")
+    for wrong in (other, f"{other}_env"):
+        if wrong in merged:
+            r.fail(f"not used with auth: {auth}; write '{secret_key}: VARIABLE_NAME' instead",
+                   wrong)
+    return Server(
+        host=r.str("host"),
+        port=r.int("port", port[security], 1, 65535),
+        security=security,
+        user=r.str("user", ""),
+        password=r.secret(secret_key, env),
+        timeout=float(r.int("timeout_seconds", 60, 1, 3600)),
+        auth=auth,
+    )
+
+
+SERVER_KEYS = ("host", "port", "security", "user", "password_env", "timeout_seconds", "auth",
+               "token_env")
+STATION_KEYS = ("code", "name", "zone", "address", "language", "officers", "localities",
+                "imap", "smtp", "poll_seconds", "idle", "inbox", "processed_folder",
+                "require_authentication", "trusted_authserv_id")
+IMAP_PORTS = {"tls": 993, "starttls": 143, "plain": 143}
+SMTP_PORTS = {"tls": 465, "starttls": 587, "plain": 25}
+
+
+def _list(reader: _Reader, key: str) -> list:
+    value = reader.data.get(key) or []
+    if not isinstance(value, list):
+        reader.fail("expected a list, like [Behala, Sakher Bazar]", key)
+    return value
+
+
+def _station(r: _Reader, defaults: _Reader, zones: set[str], env: dict[str, str]) -> Station:
+    r.known(*STATION_KEYS)
+    code = r.str("code").upper()
+    if not re.fullmatch(r"[A-Z]{2,6}", code):
+        r.fail(f"'{code}' must be 2 to 6 letters (it starts every complaint code)", "code")
+    zone = r.str("zone")
+    if zone not in zones:
+        r.fail(f"unknown zone '{zone}'; zones are: {', '.join(sorted(zones))}", "zone")
+    require = r.bool("require_authentication",
+                     defaults.data.get("require_authentication", False))
+    authserv = r.str("trusted_authserv_id", defaults.data.get("trusted_authserv_id", ""))
+    if require and not authserv:
+        r.fail("require_authentication needs trusted_authserv_id: the name your mail server "
+               "writes first in its Authentication-Results header", "require_authentication")
+    officers = []
+    for o in r.items("officers"):
+        o.known("name", "address")
+        officers.append(Officer(name=o.str("name", ""), address=o.address("address")))
+    return Station(
+        code=code,
+        name=r.str("name"),
+        zone=zone,
+        address=r.address("address"),
+        language=r.str("language", "en", LANGUAGES),
+        officers=tuple(officers),
+        localities=tuple(str(x) for x in _list(r, "localities")),
+        imap=_server(r.child("imap"), defaults.data.get("imap", {}), "imap", env, IMAP_PORTS),
+        smtp=_server(r.child("smtp"), defaults.data.get("smtp", {}), "smtp", env, SMTP_PORTS),
+        poll_seconds=r.int("poll_seconds", defaults.data.get("poll_seconds", 60), 5, 86400),
+        use_idle=r.bool("idle", defaults.data.get("idle", True)),
+        inbox=r.str("inbox", "INBOX"),
+        processed_folder=r.str("processed_folder", "maildesk-processed"),
+        require_authentication=require,
+        trusted_authserv_id=authserv,
+    )
+
+
+class _Env(dict):
+    required = True
+
+
+def load_config(path: Path | str | None = None, env: dict[str, str] | None = None,
+                secrets: bool = True, reload: bool = False) -> Config:
+    """Read and validate the configuration. Raises ConfigError with file:line on any problem.
+    With secrets=False, unset password variables are allowed (for dry runs). At start the
+    process environment wins over `.env`; on a reload (SIGHUP) `.env` wins, so that a changed
+    password takes effect without a restart."""
+    path = Path(path or os.environ.get("MAILDESK_CONFIG") or "config/stations.yaml")
+    if env is None:
+        load_dotenv(path.parent / ".env", override=reload)
+        load_dotenv(Path.cwd() / ".env", override=reload)
+        env = dict(os.environ)
+    env = _Env(env)
+    env.required = secrets
+    top = _Reader(load_yaml(path), path, "")
+    top.known("maildesk", "defaults", "zones", "agencies", "service_levels", "stations")
+    top.child("defaults").known("poll_seconds", "idle", "imap", "smtp",
+                                "require_authentication", "trusted_authserv_id")
+    desk = top.child("maildesk").known(
+        "timezone", "data_dir", "rules", "message_domain", "admins", "digest_time",
+        "max_mail_mb", "sender_hourly_limit", "unreachable_after", "silent_after")
+    try:
+        timezone = ZoneInfo(desk.str("timezone", "Asia/Kolkata"))
+    except (ZoneInfoNotFoundError, ValueError):
+        desk.fail("unknown time zone; use a name like Asia/Kolkata", "timezone")
+    data_dir = Path(env.get("MAILDESK_DATA_DIR") or desk.str("data_dir", "data"))
+    if not data_dir.is_absolute() and not env.get("MAILDESK_DATA_DIR"):
+        data_dir = path.parent / data_dir
+    digest = desk.str("digest_time", "09:00")
+    if not re.fullmatch(r"\d{1,2}:\d{2}", digest) or not (
+        int(digest.split(":")[0]) < 24 and int(digest.split(":")[1]) < 60
+    ):
+        desk.fail(f"expected a local time like 09:00, got '{digest}'", "digest_time")
+
+    zones = []
+    for z in top.items("zones", required=True):
+        z.known("code", "name", "dcp")
+        zones.append(Zone(code=z.str("code"), name=z.str("name"), dcp=z.addresses("dcp")))
+    zone_codes = {z.code for z in zones}
+    defaults = top.child("defaults")
+    stations = [_station(s, defaults, zone_codes, env) for s in top.items("stations", True)]
+    if not stations:
+        top.fail("no stations: add at least one under 'stations:'", "stations")
+    seen: set[str] = set()
+    for reader, station in zip(top.items("stations"), stations, strict=True):
+        for key in (station.code, station.address):
+            if key in seen:
+                reader.fail(f"'{key}' is used by two stations; each must be unique")
+            seen.add(key)
+
+    levels = dict(DEFAULT_SERVICE_LEVELS)
+    sl = top.child("service_levels")
+    for urgency in sl.data:
+        if urgency not in URGENCIES:
+            sl.fail(f"unknown urgency; use one of {', '.join(URGENCIES)}", urgency)
+        r, base = sl.child(urgency), DEFAULT_SERVICE_LEVELS[urgency]
+        r.known("acknowledge", "first_action", "closure", "dcp_after", "remind_every")
+        levels[urgency] = ServiceLevel(
+            acknowledge=r.duration("acknowledge", base.acknowledge),
+            first_action=r.duration("first_action", base.first_action),
+            closure=r.duration("closure", base.closure),
+            dcp_after=r.duration("dcp_after", base.dcp_after),
+            remind_every=r.duration("remind_every", base.remind_every),
+        )
+        if levels[urgency].remind_every <= timedelta(0):
+            r.fail("must be longer than 0", "remind_every")
+    agencies = [
+        Agency(code=a.known("code", "name", "address").str("code"), name=a.str("name"),
+               address=a.address("address"))
+        for a in top.items("agencies")
+    ]
+    rules_name = desk.str("rules", "rules.yaml")
+    return Config(
+        path=path,
+        data_dir=data_dir,
+        timezone=timezone,
+        message_domain=desk.str("message_domain", "maildesk.invalid"),
+        admins=desk.addresses("admins"),
+        stations=tuple(stations),
+        zones=tuple(zones),
+        agencies=tuple(agencies),
+        service_levels=levels,
+        rules=read_rules(path.parent / rules_name),
+        digest_time=time(int(digest.split(":")[0]), int(digest.split(":")[1])),
+        max_mail_bytes=desk.int("max_mail_mb", 25, 1, 200) * 1024 * 1024,
+        sender_hourly_limit=desk.int("sender_hourly_limit", 20, 1, 10000),
+        unreachable_after=desk.duration("unreachable_after", timedelta(minutes=15)),
+        silent_after=desk.duration("silent_after", timedelta(hours=24)),
+    )

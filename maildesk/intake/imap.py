@@ -1,0 +1,217 @@
+"""One station's IMAP mailbox, through imapclient (the only module that imports it).
+
+imapclient is blocking: callers run these methods in worker threads.
+"""
+
+from __future__ import annotations
+
+import imaplib
+import logging
+import selectors
+import socket
+import ssl
+from collections.abc import Iterable
+
+from imapclient import IMAPClient
+from imapclient.exceptions import IMAPClientError, LoginError
+
+from maildesk.config.settings import Server
+from maildesk.errors import PermanentError, TemporaryError
+
+log = logging.getLogger(__name__)
+
+# Failures of the network or the server: try again later. A refused login is permanent
+# until someone fixes the password, but we keep retrying it with backoff as well.
+NETWORK_ERRORS = (OSError, socket.timeout, ssl.SSLError, imaplib.IMAP4.abort, IMAPClientError)
+
+
+def _chunks(items: list[int], size: int) -> Iterable[list[int]]:
+    for start in range(0, len(items), size):
+        yield items[start : start + size]
+
+
+class Mailbox:
+    """INBOX of one station, and the folder processed mail moves to."""
+
+    def __init__(self, server: Server, inbox: str = "INBOX",
+                 processed: str = "maildesk-processed") -> None:
+        self.server, self.inbox, self.processed = server, inbox, processed
+        self.client: IMAPClient | None = None
+        self._processed_exists = False
+
+    # -- connection --------------------------------------------------------------------------
+
+    def connect(self) -> None:
+        server = self.server
+        context = ssl.create_default_context()
+        try:
+            client = IMAPClient(server.host, port=server.port, ssl=server.security == "tls",
+                                ssl_context=context, timeout=server.timeout)
+        except NETWORK_ERRORS as exc:
+            raise TemporaryError(f"IMAP {server.host}:{server.port}: {exc}") from exc
+        self.client = client
+        try:
+            if server.security == "starttls":
+                client.starttls(context)
+            if server.auth == "xoauth2":
+                client.oauth2_login(server.user, server.password)
+            else:
+                client.login(server.user, server.password)
+        except LoginError as exc:
+            self.close()
+            raise PermanentError(f"IMAP login refused for {server.user}: {exc}") from exc
+        except NETWORK_ERRORS as exc:
+            self.close()
+            raise TemporaryError(f"IMAP {server.host}:{server.port}: {exc}") from exc
+
+    def close(self) -> None:
+        client, self.client = self.client, None
+        if client is None:
+            return
+        try:
+            client.logout()
+        except Exception:  # noqa: BLE001 - closing a broken connection may fail any way
+            try:
+                client.shutdown()
+            except Exception:  # noqa: BLE001
+                pass
+
+    def __enter__(self) -> Mailbox:
+        self.connect()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def _client(self) -> IMAPClient:
+        if self.client is None:
+            raise TemporaryError("not connected")
+        return self.client
+
+    def capabilities(self) -> set[str]:
+        try:  # after login imapclient may have to ask the server
+            return {c.decode().upper() for c in self._client().capabilities()}
+        except NETWORK_ERRORS as exc:
+            raise TemporaryError(f"CAPABILITY: {exc}") from exc
+
+    # -- reading ----------------------------------------------------------------------------
+
+    def select_inbox(self) -> int:
+        """Select INBOX; returns its UIDVALIDITY."""
+        try:
+            info = self._client().select_folder(self.inbox)
+        except NETWORK_ERRORS as exc:
+            raise TemporaryError(f"select {self.inbox}: {exc}") from exc
+        if b"UIDVALIDITY" not in info:
+            raise TemporaryError(f"select {self.inbox}: the server sent no UIDVALIDITY")
+        return int(info[b"UIDVALIDITY"])
+
+    def uids(self) -> list[int]:
+        """UIDs of mail in INBOX not already flagged deleted (a COPY+flag move in progress)."""
+        try:
+            return sorted(int(u) for u in self._client().search(["NOT", "DELETED"]))
+        except NETWORK_ERRORS as exc:
+            raise TemporaryError(f"search {self.inbox}: {exc}") from exc
+
+    def fetch(self, uids: list[int]) -> dict[int, bytes]:
+        """Raw bytes of these mails; PEEK so nothing is marked seen before it is recorded."""
+        try:
+            response = self._client().fetch(uids, ["BODY.PEEK[]"])
+        except NETWORK_ERRORS as exc:
+            raise TemporaryError(f"fetch from {self.inbox}: {exc}") from exc
+        mails = {}
+        for uid, data in response.items():
+            body = data.get(b"BODY[]")
+            if body is not None:
+                mails[int(uid)] = bytes(body)
+        return mails
+
+    # -- moving processed mail ----------------------------------------------------------------
+
+    def _ensure_processed_folder(self) -> None:
+        if self._processed_exists:
+            return
+        client = self._client()
+        if not client.folder_exists(self.processed):
+            try:
+                client.create_folder(self.processed)
+            except IMAPClientError:
+                if not client.folder_exists(self.processed):  # made by a racing connection?
+                    raise
+        self._processed_exists = True
+
+    def move_processed(self, uids: list[int]) -> None:
+        """Move recorded mail out of INBOX: MOVE where offered, else COPY, flag, expunge."""
+        if not uids:
+            return
+        try:
+            self._ensure_processed_folder()
+            client = self._client()
+            has_move = client.has_capability("MOVE")
+            for chunk in _chunks(uids, 500):
+                if has_move:
+                    client.move(chunk, self.processed)
+                else:
+                    client.copy(chunk, self.processed)
+                    client.add_flags(chunk, [b"\\Deleted"])
+                    if client.has_capability("UIDPLUS"):
+                        client.uid_expunge(chunk)
+                    else:
+                        client.expunge()
+        except NETWORK_ERRORS as exc:
+            raise TemporaryError(f"move to {self.processed}: {exc}") from exc
+
+    # -- waiting for new mail ---------------------------------------------------------------
+
+    def wait_for_mail(self, timeout: float, interrupt: socket.socket | None = None) -> bool:
+        """IDLE on INBOX until the server says something, `timeout` passes or `interrupt` (a
+        socket another thread writes to, for a prompt shutdown) becomes readable.
+
+        Returns True when new mail may have arrived. Not imapclient's idle_check(): it reads
+        a non-blocking socket and raises when a response arrives split across reads, losing
+        the line (mjs/imapclient#519). Here we only wait until there is something to read,
+        then end IDLE: DONE's blocking reads take whole lines however they arrive, and bring
+        back whatever the server reported up to then. Any trouble closes the connection and
+        returns True: a spurious wake costs one extra pass, a missed one would cost a
+        resident their acknowledgement.
+        """
+        client = self._client()
+        try:
+            client.idle()
+            if not self._buffered(client):
+                with selectors.DefaultSelector() as selector:
+                    selector.register(client.socket(), selectors.EVENT_READ)
+                    if interrupt is not None:
+                        selector.register(interrupt, selectors.EVENT_READ)
+                    selector.select(timeout)
+            _, responses = client.idle_done()
+            # imaplib keeps every untagged response it reads until a command collects it;
+            # nothing collects them on an IDLE-only connection that lives for days.
+            client._imap.untagged_responses.clear()
+        except Exception as exc:  # noqa: BLE001 - see the docstring
+            log.info("IDLE on %s ended (%s); reconnecting", self.server.user, exc)
+            self.close()
+            return True
+        return any(_may_be_new_mail(r) for r in responses)
+
+    def _buffered(self, client: IMAPClient) -> bool:
+        """Whether imaplib has already read more than it used: a reply that came in the same
+        packet as "+ idling" sits in its buffer, where select() on the socket cannot see it."""
+        reader = client._imap.file  # imaplib's buffered reader of the socket
+        sock = client.socket()
+        sock.setblocking(False)  # peek() must not wait for the server
+        try:
+            return bool(reader.peek(1))
+        except (BlockingIOError, ssl.SSLWantReadError, ssl.SSLWantWriteError):
+            return False
+        finally:
+            sock.settimeout(self.server.timeout)
+
+
+def _may_be_new_mail(response: tuple) -> bool:
+    """New mail shows as EXISTS; keep-alives ("* OK Still here") and changes to mail that
+    was already there (EXPUNGE after our own moves, FETCH for flags) do not need a pass.
+    Anything else wakes the station, to be safe."""
+    if response[:1] in ((b"OK",), (b"NO",)):
+        return False
+    return not (len(response) > 1 and response[1] in (b"EXPUNGE", b"FETCH"))

@@ -1,0 +1,1 @@
+"""Mail knowledge: parsing, quotes and signatures, codes and subjects, building and sending."""

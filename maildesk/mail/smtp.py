@@ -1,0 +1,66 @@
+"""Sending through a station's SMTP server with aiosmtplib (the only module importing it).
+
+Errors are sorted the way SMTP means them: a 4xx or a lost connection is temporary, a 5xx is
+permanent for that recipient.
+"""
+
+from __future__ import annotations
+
+import ssl
+
+import aiosmtplib
+
+from maildesk.config.settings import Server
+from maildesk.errors import PermanentError, TemporaryError
+
+
+class SmtpSession:
+    """One connection to a station's SMTP server, reused for several mails."""
+
+    def __init__(self, server: Server) -> None:
+        self.server = server
+        context = ssl.create_default_context()
+        self.client = aiosmtplib.SMTP(
+            hostname=server.host, port=server.port, timeout=server.timeout,
+            use_tls=server.security == "tls", start_tls=server.security == "starttls",
+            tls_context=context,
+        )
+
+    async def __aenter__(self) -> SmtpSession:
+        try:
+            await self.client.connect()
+            if self.server.user and self.server.password:
+                if self.server.auth == "xoauth2":
+                    await self.client.auth_xoauth2(self.server.user, self.server.password)
+                else:
+                    await self.client.login(self.server.user, self.server.password)
+        except aiosmtplib.SMTPAuthenticationError as exc:
+            self.client.close()  # __aexit__ does not run when __aenter__ fails
+            raise PermanentError(f"SMTP login refused for {self.server.user}: {exc}") from exc
+        except (aiosmtplib.SMTPException, OSError) as exc:
+            self.client.close()
+            raise TemporaryError(f"SMTP {self.server.host}:{self.server.port}: {exc}") from exc
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        try:
+            await self.client.quit()
+        except (aiosmtplib.SMTPException, OSError):
+            self.client.close()
+
+    async def send(self, mail_from: str, rcpt_to: list[str], raw: bytes) -> None:
+        try:
+            _, message = await self.client.sendmail(mail_from, rcpt_to, raw)
+        except aiosmtplib.SMTPRecipientsRefused as exc:
+            codes = [r.code for r in exc.recipients]
+            error = f"recipients refused: {exc}"
+            if all(500 <= code < 600 for code in codes):
+                raise PermanentError(error) from exc
+            raise TemporaryError(error) from exc
+        except aiosmtplib.SMTPResponseException as exc:
+            error = f"SMTP {exc.code}: {exc.message}"
+            if 500 <= exc.code < 600:
+                raise PermanentError(error) from exc
+            raise TemporaryError(error) from exc
+        except (aiosmtplib.SMTPException, OSError) as exc:
+            raise TemporaryError(f"SMTP: {exc}") from exc

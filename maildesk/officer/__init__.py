@@ -1,0 +1,1 @@
+"""Officers: who may act, the commands they write and what each does."""

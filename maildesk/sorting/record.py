@@ -1,0 +1,211 @@
+"""Stage: record what a mail means — the message row, its attachments, the complaint and its
+events, and the outgoing mail it causes — all inside the caller's transaction."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from maildesk.clock import to_iso
+from maildesk.config.settings import Station
+from maildesk.desk import Desk
+from maildesk.mail.outgoing import (
+    history_of,
+    queue_ack,
+    queue_admins,
+    queue_notify,
+    queue_officer_reply,
+    queue_officers,
+    queue_oversize,
+    queue_resident,
+    queue_status,
+)
+from maildesk.mail.parse import ParsedMail
+from maildesk.mail.quotes import visible_reply
+from maildesk.officer.actions import Acting, carry_out, note
+from maildesk.officer.auth import may_act
+from maildesk.officer.commands import parse_commands
+from maildesk.sorting.rules import Sorted
+from maildesk.sweeps.sla import resume
+from maildesk.triage.classify import Classification
+
+# Mails we never answer and whose attachments are not worth keeping apart from the raw mail.
+SILENT = ("unreadable", "own", "bounce", "autoreply", "list", "rate_limited")
+
+
+@dataclass(frozen=True)
+class Incoming:
+    """A mail as it arrived: where from, its stored bytes' hash and size."""
+
+    station: Station
+    sha256: str
+    size: int
+    dedupe_key: str
+    uid: int | None = None
+    uidvalidity: int | None = None
+
+
+@dataclass(frozen=True)
+class Recorded:
+    kind: str
+    message_row: int
+    code: str | None = None
+    duplicate: bool = False
+
+
+def _message_row(desk: Desk, item: Incoming, mail: ParsedMail, decision: Sorted,
+                 complaint_id: int | None) -> int:
+    row = desk.store.add_message(
+        station=item.station.code, dedupe_key=item.dedupe_key, sha256=item.sha256,
+        size=item.size, message_id=mail.message_id, uidvalidity=item.uidvalidity,
+        uid=item.uid, from_addr=mail.from_addr, from_name=mail.from_name,
+        subject=mail.subject, language=mail.language, text=mail.text, kind=decision.kind,
+        reason=decision.reason, complaint_id=complaint_id, parse_error=mail.error,
+    )
+    if decision.kind not in SILENT:
+        for attachment in mail.attachments:
+            desk.store.save_blob(attachment.data, attachment.sha256)
+            desk.store.add_attachment(row, attachment.filename, attachment.content_type,
+                                      attachment.size, attachment.sha256)
+    return row
+
+
+def record_new(desk: Desk, item: Incoming, mail: ParsedMail, decision: Sorted,
+               verdict: Classification) -> Recorded:
+    station, store, now = item.station, desk.store, desk.clock.now()
+    code = store.next_code(station.code, now.astimezone(desk.config.timezone))
+    complaint_id = store.add_complaint(
+        code=code, station=station.code, status="received", urgency=verdict.urgency,
+        score=verdict.score, reasons=verdict.reasons, resident_addr=mail.from_addr,
+        resident_name=mail.from_name, language=mail.language, subject=mail.subject,
+    )
+    row = _message_row(desk, item, mail, decision, complaint_id)
+    store.add_event(complaint_id, mail.from_addr or "unknown sender", "received",
+                    {"urgency": verdict.urgency, "reasons": list(verdict.reasons)}, row)
+    complaint = store.complaint(complaint_id)
+    assert complaint is not None
+    level = desk.config.service_levels[verdict.urgency]
+    queue_ack(desk, station, complaint, mail, next_step_by=now + level.first_action)
+    if decision.kind == "oversize":  # recorded whole; the officers get the text, not the files
+        queue_oversize(desk, station, mail, item.size, complaint)
+        queue_notify(desk, station, complaint, mail, with_attachments=False)
+    else:
+        queue_notify(desk, station, complaint, mail)
+    return Recorded(decision.kind, row, code)
+
+
+def record_followup(desk: Desk, item: Incoming, mail: ParsedMail, decision: Sorted) -> Recorded:
+    """A resident adds to a complaint. Only the filer's reply moves it on: an answer to an
+    information request puts it back in process, a reply to the closure reopens it."""
+    complaint = decision.complaint
+    assert complaint is not None
+    store = desk.store
+    row = _message_row(desk, item, mail, decision, complaint["id"])
+    station = desk.station(complaint["station"])
+    from_filer = mail.from_addr == complaint["resident_addr"]
+    sender = mail.from_addr or "unknown sender"
+    if from_filer and complaint["status"] == "closed":
+        # Reopened: the station owes a fresh first action, on a fresh clock.
+        store.set_complaint(complaint["id"], status="in_process", closed_at=None,
+                            clock_start=store.now(), first_action_at=None)
+        store.add_event(complaint["id"], sender, "reopened", {"matched": decision.reason}, row)
+        queue_officers(desk, station, complaint, "reopened_notify", mail)
+        queue_resident(desk, station, complaint, "reopened", {})
+    elif from_filer and complaint["status"] == "incomplete_info":
+        store.set_complaint(complaint["id"], status="in_process",
+                            **resume(complaint, desk.clock.now()))
+        store.add_event(complaint["id"], sender, "info_received",
+                        {"matched": decision.reason}, row)
+        queue_officers(desk, station, complaint, "info_received_notify", mail)
+    else:
+        store.add_event(complaint["id"], sender,
+                        "resident_followup" if from_filer else "third_party_message",
+                        {"matched": decision.reason}, row)
+        queue_notify(desk, station, complaint, mail, template="followup_notify",
+                     history=history_of(desk, complaint))
+    return Recorded("followup", row, complaint["code"])
+
+
+REFUSALS_BEFORE_ALERT = 3
+# The steps a resident sees in a status answer; internal notes, assignments, alerts and
+# refusals stay inside the station.
+SHOWN_TO_FILER = ("received", "acknowledged", "progress", "incomplete", "info_received",
+                  "closed", "reopened", "transferred", "forwarded", "duplicate")
+
+
+def record_officer(desk: Desk, item: Incoming, mail: ParsedMail, decision: Sorted) -> Recorded:
+    """An officer's reply: check they may act on that complaint, then carry out the commands
+    and confirm; anything refused or not understood gets a help reply, never silence."""
+    complaint = decision.complaint
+    store = desk.store
+    row = _message_row(desk, item, mail, decision, complaint["id"] if complaint else None)
+    if complaint is None:
+        queue_officer_reply(desk, item.station, None, mail, "help", {
+            "reason": "which complaint? Reply to its notification mail, or keep its code "
+                      "(like BHL-2611-0007) in the subject", "problems": []})
+        return Recorded("officer", row)
+    station = desk.station(complaint["station"])
+    allowed, why = may_act(mail, station, desk.config)
+    if not allowed:
+        store.set_message(row, kind="refused", reason=why)
+        store.add_event(complaint["id"], mail.from_addr, "refused", {"why": why}, row)
+        queue_officer_reply(desk, item.station, complaint, mail, "help",
+                            {"reason": f"nothing was changed: {why}", "problems": []})
+        _alert_on_repeated_refusals(desk, item, mail, why)
+        return Recorded("refused", row, complaint["code"])
+    parsed = parse_commands(visible_reply(mail.text))
+    acting = Acting(desk, complaint, station, mail.from_addr, row)
+    if not parsed.commands and not parsed.problems:
+        done, problems = [note(acting, parsed.note)] if parsed.note.strip() else [], []
+    else:
+        done, problems = carry_out(acting, parsed.commands)
+        problems = [*parsed.problems, *problems]
+    complaint = acting.complaint
+    if done:
+        queue_officer_reply(desk, station, complaint, mail, "confirm", {
+            "officer": mail.from_addr, "done": done, "problems": problems,
+            "status": complaint["status"], "urgency": complaint["urgency"]})
+    else:
+        queue_officer_reply(desk, station, complaint, mail, "help", {
+            "reason": "nothing was changed: no command was understood", "problems": problems})
+    return Recorded("officer", row, complaint["code"])
+
+
+def _alert_on_repeated_refusals(desk: Desk, item: Incoming, mail: ParsedMail, why: str) -> None:
+    """Tell the administrators once a day when someone keeps trying to act without right."""
+    since = desk.clock.now() - timedelta(days=1)
+    rows = desk.store.query(
+        "SELECT reason FROM messages WHERE kind = 'refused' AND from_addr = ? AND "
+        "received_at >= ?", (mail.from_addr, to_iso(since)))
+    if len(rows) == REFUSALS_BEFORE_ALERT:
+        queue_admins(desk, item.station, "admin_refusals", {
+            "station": item.station.code, "address": mail.from_addr, "count": len(rows),
+            "reasons": sorted({r["reason"] for r in rows}), "since": desk.local_time(since)})
+
+
+def record_status(desk: Desk, item: Incoming, mail: ParsedMail, decision: Sorted) -> Recorded:
+    complaint = decision.complaint
+    if complaint is None and decision.code:
+        complaint = desk.store.complaint_by_code(decision.code)
+    row = _message_row(desk, item, mail, decision, complaint["id"] if complaint else None)
+    history = []
+    if complaint is not None:
+        desk.store.add_event(complaint["id"], mail.from_addr, "status_requested", {}, row)
+        history = [{"at": desk.local_time(datetime.fromisoformat(e["at"])), "what": e["action"]}
+                   for e in desk.store.events(complaint["id"]) if e["action"] in SHOWN_TO_FILER]
+    queue_status(desk, item.station, complaint, mail, history)
+    return Recorded("status", row, complaint["code"] if complaint else None)
+
+
+def record_other(desk: Desk, item: Incoming, mail: ParsedMail, decision: Sorted) -> Recorded:
+    """Mail that starts nothing: recorded for the audit trail, never answered."""
+    complaint = decision.complaint
+    row = _message_row(desk, item, mail, decision, complaint["id"] if complaint else None)
+    if decision.kind == "bounce":
+        # Anyone can send a bounce: one naming an officer, a DCP or an admin must not silence
+        # the alerts they depend on. Only residents' addresses are given up on.
+        ours = desk.config.known_addresses()
+        for address in mail.failed_recipients:
+            if address not in ours:
+                desk.store.mark_undeliverable(address, f"bounce in message {row}")
+    return Recorded(decision.kind, row, complaint["code"] if complaint else None)

@@ -1,0 +1,208 @@
+"""Stage: decide what a mail is. Each rule is a named predicate returning a reason or None;
+the first rule that speaks decides. The order of `RULES` is the order of the checks."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+from datetime import timedelta
+from typing import Any, Protocol
+
+from maildesk.config.settings import Config, Station
+from maildesk.mail.parse import ParsedMail, header_values
+from maildesk.mail.quotes import visible_reply
+
+CODE_PATTERN = re.compile(r"\b([A-Z]{2,6}-\d{4}-\d{4,6})\b", re.IGNORECASE)
+STATUS_PATTERN = re.compile(r"^\s*(?:status|স্ট্যাটাস|स्थिति|स्टेटस)\b[\s:]*([A-Z]{2,6}-\d{4}-\d{4,6})?",
+                            re.IGNORECASE)
+# Our Message-IDs: <kind>.<code>.<random>@<message_domain> (see outgoing.py).
+OWN_MESSAGE_ID = re.compile(r"^[a-z_]+\.[A-Za-z0-9-]+\.[0-9a-f]{12}@")
+_DAEMON_SENDERS = re.compile(r"^(mailer-daemon|postmaster|no-?reply|do-?not-?reply|bounce[s]?)"
+                             r"([+-].*)?@", re.IGNORECASE)
+
+# A status request may carry a greeting and a name; more than this is a follow-up.
+MAX_STATUS_WORDS_CHARS = 80
+
+# What sorting can decide. "new", "oversize", "followup", "officer" and "status" are answered.
+KINDS = ("unreadable", "own", "bounce", "autoreply", "list", "officer", "status", "followup",
+         "rate_limited", "oversize", "new")
+
+
+class Lookup(Protocol):
+    """What sorting may ask the store (read only)."""
+
+    def complaint_by_code(self, code: str) -> dict[str, Any] | None: ...
+    def complaint_by_message_ids(self, message_ids: list[str]) -> dict[str, Any] | None: ...
+    def messages_from(self, station: str, address: str, since: Any) -> int: ...
+
+
+@dataclass(frozen=True)
+class Sorted:
+    kind: str
+    reason: str
+    complaint: dict[str, Any] | None = None  # the complaint a follow-up/officer mail refers to
+    code: str | None = None  # a code named in the mail, known or not
+
+
+@dataclass(frozen=True)
+class Context:
+    config: Config
+    station: Station
+    size: int
+    lookup: Lookup | None  # None in a dry run: nothing is known about existing complaints
+    now: Any = None
+    complaint: dict[str, Any] | None = None  # the complaint the mail refers to, if any
+    complaint_reason: str = ""
+
+
+def _header(mail: ParsedMail, name: str) -> str:
+    values = header_values(mail, name)
+    return values[0].strip().lower() if values else ""
+
+
+def unreadable(mail: ParsedMail, ctx: Context) -> str | None:
+    return f"could not be parsed: {mail.error}" if mail.error else None
+
+
+def own_mail(mail: ParsedMail, ctx: Context) -> str | None:
+    if header_values(mail, "x-maildesk-station"):
+        return "carries our own X-Maildesk-Station header (a loop)"
+    if mail.message_id and OWN_MESSAGE_ID.match(mail.message_id) and mail.message_id.endswith(
+            "@" + ctx.config.message_domain):
+        return "has one of our own Message-IDs (a loop)"
+    if mail.from_addr and mail.from_addr in {s.address for s in ctx.config.stations}:
+        return f"sent from a station mailbox ({mail.from_addr})"
+    return None
+
+
+def bounce(mail: ParsedMail, ctx: Context) -> str | None:
+    if mail.is_report and mail.report_type == "delivery-status":
+        return "a delivery status notification (RFC 3464)"
+    if mail.failed_recipients:
+        return "names failed recipients (X-Failed-Recipients)"
+    if _DAEMON_SENDERS.match(mail.from_addr or "") and "daemon" in mail.from_addr:
+        return f"from {mail.from_addr}"
+    if not mail.from_addr and _header(mail, "return-path") in ("<>", ""):
+        if header_values(mail, "return-path"):
+            return "null return path (a bounce)"
+    return None
+
+
+def auto_reply(mail: ParsedMail, ctx: Context) -> str | None:
+    auto = _header(mail, "auto-submitted")
+    if auto and auto != "no":
+        return f"Auto-Submitted: {auto}"
+    for name in ("x-autoreply", "x-autorespond", "x-auto-reply"):
+        if header_values(mail, name):
+            return f"{name} header"
+    if _header(mail, "precedence") in ("auto_reply", "auto-reply"):
+        return "Precedence: auto_reply"
+    if mail.is_report:
+        return f"a {mail.report_type or 'report'} (RFC 6522)"
+    if _DAEMON_SENDERS.match(mail.from_addr or ""):
+        return f"from an automatic sender ({mail.from_addr})"
+    return None
+
+
+def list_mail(mail: ParsedMail, ctx: Context) -> str | None:
+    for name in ("list-id", "list-unsubscribe", "list-post"):
+        if header_values(mail, name):
+            return f"mailing list mail ({name})"
+    precedence = _header(mail, "precedence")
+    if precedence in ("bulk", "list", "junk"):
+        return f"Precedence: {precedence}"
+    return None
+
+
+def officer_mail(mail: ParsedMail, ctx: Context) -> str | None:
+    if mail.from_addr and mail.from_addr in ctx.config.officer_addresses(ctx.station):
+        return f"from {mail.from_addr}, an officer of {ctx.station.code} or its DCP"
+    return None
+
+
+def status_request(mail: ParsedMail, ctx: Context) -> str | None:
+    """`STATUS <code>` in the subject or on the first line — and little else: a reply that
+    says more ("Status: still nobody came, and now they threaten us") is a follow-up, for
+    the officers to read."""
+    first = next((line for line in mail.text.splitlines() if line.strip()), "")
+    if not (STATUS_PATTERN.match(mail.subject) or STATUS_PATTERN.match(first)):
+        return None  # the common case, decided without reading the reply apart
+    lines = [line for line in visible_reply(mail.text).splitlines() if line.strip()]
+    first_line = lines[0] if lines else ""
+    for where, text in (("subject", mail.subject), ("first line", first_line)):
+        match = STATUS_PATTERN.match(text)
+        if match:
+            said = [text[match.end():], *lines[1:]] if where == "first line" else lines
+            if len(" ".join(said).strip()) > MAX_STATUS_WORDS_CHARS and ctx.complaint:
+                return None
+            return f"asks for the status in the {where}"
+    return None
+
+
+def follow_up(mail: ParsedMail, ctx: Context) -> str | None:
+    return ctx.complaint_reason if ctx.complaint is not None else None
+
+
+def rate_limited(mail: ParsedMail, ctx: Context) -> str | None:
+    if ctx.lookup is None or not mail.from_addr or ctx.now is None:
+        return None
+    count = ctx.lookup.messages_from(ctx.station.code, mail.from_addr,
+                                     ctx.now - timedelta(hours=1))
+    if count >= ctx.config.sender_hourly_limit:
+        return f"{count} mails from {mail.from_addr} in the last hour (limit reached)"
+    return None
+
+
+def oversize(mail: ParsedMail, ctx: Context) -> str | None:
+    if ctx.size > ctx.config.max_mail_bytes:
+        return f"{ctx.size} bytes, over the limit of {ctx.config.max_mail_bytes}"
+    return None
+
+
+def named_code(mail: ParsedMail) -> str | None:
+    match = CODE_PATTERN.search(mail.subject) or STATUS_PATTERN.match(mail.text.strip())
+    if match and match.group(1):
+        return match.group(1).upper()
+    return None
+
+
+def refers_to(mail: ParsedMail, lookup: Lookup | None) -> tuple[dict | None, str]:
+    """The complaint a mail refers to: by our Message-IDs in its headers, else by the code."""
+    if lookup is None:
+        return None, ""
+    complaint = lookup.complaint_by_message_ids([*mail.in_reply_to, *mail.references])
+    if complaint:
+        return complaint, "In-Reply-To/References name one of its messages"
+    code = named_code(mail)
+    if code:
+        complaint = lookup.complaint_by_code(code)
+        if complaint:
+            return complaint, f"the subject carries its code {code}"
+    return None, ""
+
+
+Rule = Callable[[ParsedMail, Context], str | None]
+RULES: tuple[tuple[str, Rule], ...] = (
+    ("unreadable", unreadable),
+    ("own", own_mail),
+    ("bounce", bounce),
+    ("autoreply", auto_reply),
+    ("list", list_mail),
+    ("officer", officer_mail),
+    ("status", status_request),
+    ("followup", follow_up),
+    ("rate_limited", rate_limited),
+    ("oversize", oversize),
+)
+
+
+def sort_mail(mail: ParsedMail, ctx: Context) -> Sorted:
+    complaint, why = refers_to(mail, ctx.lookup)
+    ctx = replace(ctx, complaint=complaint, complaint_reason=why)
+    code = complaint["code"] if complaint else named_code(mail)
+    for kind, rule in RULES:
+        reason = rule(mail, ctx)
+        if reason:
+            return Sorted(kind, reason, complaint, code)
+    return Sorted("new", "a new complaint", None, code)

@@ -1,0 +1,520 @@
+"""The SQLite store (through sqlite-utils) and the raw mail files beside it.
+
+The only module that touches SQLite. One connection, guarded by a lock, so that intake
+threads of many stations take turns writing; every change that belongs together happens in
+one `transaction()`, and each mail inside a batch in its own `savepoint()`, so one bad mail
+rolls back only itself.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import hashlib
+import json
+import os
+import sqlite3
+import threading
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import sqlite_utils
+
+from maildesk.clock import Clock, to_iso
+from maildesk.store.migrations import MIGRATIONS
+
+Row = dict[str, Any]
+
+
+def _private_dir(path: Path) -> Path:
+    path.mkdir(parents=True, exist_ok=True, mode=0o700)
+    os.chmod(path, 0o700)
+    return path
+
+
+def _write_private(path: Path, data: bytes, sync: bool) -> bool:
+    """Write atomically (temp file, rename), readable by the service user only.
+    Returns False when the file was already there."""
+    if path.exists():
+        return False  # named by content: the same bytes are already there
+    if not path.parent.is_dir():
+        _private_dir(path.parent)
+    tmp = path.with_suffix(f".tmp{os.getpid()}.{threading.get_ident()}")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with open(fd, "wb") as file:
+        file.write(data)
+        file.flush()
+        if sync:
+            os.fsync(file.fileno())
+    os.replace(tmp, path)
+    return True
+
+
+def _sync_filesystem(directory: Path, paths: list[Path]) -> None:
+    """Make files durable: one syncfs() of the data directory's filesystem (Linux) costs
+    less than an fsync per file; elsewhere, fsync each file."""
+    libc = ctypes.CDLL(None, use_errno=True)
+    if hasattr(libc, "syncfs"):
+        fd = os.open(directory, os.O_RDONLY)
+        try:
+            if libc.syncfs(fd) == 0:
+                return
+        finally:
+            os.close(fd)
+    for path in paths:
+        fd = os.open(path, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+
+
+class Store:
+    def __init__(self, data_dir: Path, clock: Clock | None = None) -> None:
+        self.data_dir = _private_dir(Path(data_dir))
+        self.clock = clock or Clock()
+        self.lock = threading.RLock()
+        self._unsynced: dict[int, list[Path]] = {}  # per thread, inside files_synced_at_end
+        self._writers = ThreadPoolExecutor(max_workers=4, thread_name_prefix="raw-writer")
+        path = self.data_dir / "maildesk.db"
+        conn = sqlite3.connect(path, check_same_thread=False, timeout=30)
+        os.chmod(path, 0o600)
+        self.db = sqlite_utils.Database(conn)
+        self.db.enable_wal()
+        # WAL + NORMAL: a committed transaction survives a crash of the process; the raw
+        # mail files are fsynced on their own before the commit that refers to them.
+        self.db.execute("PRAGMA synchronous=NORMAL")
+        self.db.execute("PRAGMA foreign_keys=ON")
+        self._migrate()
+
+    def close(self) -> None:
+        self._writers.shutdown()
+        with self.lock:
+            self.db.close()
+
+    # -- schema -----------------------------------------------------------------------------
+
+    def _migrate(self) -> None:
+        with self.lock:
+            if "schema_migrations" not in self.db.table_names():
+                self.db["schema_migrations"].create(
+                    {"version": int, "name": str, "applied_at": str}, pk="version"
+                )
+            done = {r["version"] for r in self.db["schema_migrations"].rows}
+            for version, migration in enumerate(MIGRATIONS, start=1):
+                if version in done:
+                    continue
+                with self.db.atomic():
+                    migration(self.db)
+                    self.db["schema_migrations"].insert(
+                        {"version": version, "name": migration.__name__,
+                         "applied_at": self.now()}
+                    )
+
+    def schema_version(self) -> int:
+        return max((r["version"] for r in self.db["schema_migrations"].rows), default=0)
+
+    # -- time and transactions ------------------------------------------------------------
+
+    def now(self) -> str:
+        return to_iso(self.clock.now())
+
+    @contextmanager
+    def transaction(self) -> Iterator[Store]:
+        """All writes inside commit together or not at all."""
+        with self.lock, self.db.atomic():
+            yield self
+
+    @contextmanager
+    def savepoint(self) -> Iterator[Store]:
+        """Inside a transaction: a part that can fail alone."""
+        with self.lock, self.db.atomic():
+            yield self
+
+    def query(self, sql: str, params: tuple | dict = ()) -> list[Row]:
+        # Straight to the connection: sqlite-utils' query() wraps every read in a savepoint,
+        # which costs more than the read itself on the path of every incoming mail.
+        with self.lock:
+            cursor = self.db.conn.execute(sql, params)
+            names = [d[0] for d in cursor.description or ()]
+            return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
+
+    def one(self, sql: str, params: tuple | dict = ()) -> Row | None:
+        rows = self.query(sql, params)
+        return rows[0] if rows else None
+
+    def _insert(self, table: str, row: Row) -> int:
+        columns = ", ".join(row)
+        marks = ", ".join("?" for _ in row)
+        with self.lock:
+            cursor = self.db.execute(
+                f"INSERT INTO {table} ({columns}) VALUES ({marks})", tuple(row.values())
+            )
+            return int(cursor.lastrowid)
+
+    def _update(self, table: str, row_id: int, fields: Row) -> None:
+        assignments = ", ".join(f"{name} = ?" for name in fields)
+        with self.lock:
+            self.db.execute(
+                f"UPDATE {table} SET {assignments} WHERE id = ?", (*fields.values(), row_id)
+            )
+
+    # -- raw mail and attachment files ------------------------------------------------------
+
+    def blob_path(self, sha256: str, kind: str = "raw") -> Path:
+        return self.data_dir / kind / sha256[:2] / f"{sha256}.{'eml' if kind == 'raw' else 'bin'}"
+
+    def save_raw(self, raw: bytes) -> str:
+        """Store a mail's bytes before anything else looks at them; returns their SHA-256."""
+        sha = hashlib.sha256(raw).hexdigest()
+        self._save(self.blob_path(sha), raw)
+        return sha
+
+    def save_raws(self, raws: list[bytes]) -> list[str]:
+        """`save_raw` for a batch: creating files is the slow part of storing a mail, and
+        the kernel does it faster from a few threads at once."""
+        pending = self._unsynced.get(threading.get_ident())
+
+        def one(raw: bytes) -> str:
+            sha = hashlib.sha256(raw).hexdigest()
+            path = self.blob_path(sha)
+            if _write_private(path, raw, sync=pending is None) and pending is not None:
+                pending.append(path)
+            return sha
+
+        return list(self._writers.map(one, raws))
+
+    def save_blob(self, data: bytes, sha256: str) -> None:
+        self._save(self.blob_path(sha256, "attachments"), data)
+
+    def _save(self, path: Path, data: bytes) -> None:
+        pending = self._unsynced.get(threading.get_ident())
+        if _write_private(path, data, sync=pending is None) and pending is not None:
+            pending.append(path)
+
+    @contextmanager
+    def files_synced_at_end(self) -> Iterator[None]:
+        """Files written inside are made durable together when the block ends — before
+        the transaction that refers to them commits. One sync per batch, not per mail."""
+        me = threading.get_ident()
+        self._unsynced[me] = paths = []
+        try:
+            yield
+        finally:
+            del self._unsynced[me]
+            if paths:
+                _sync_filesystem(self.data_dir, paths)
+
+    def read_raw(self, sha256: str) -> bytes:
+        return self.blob_path(sha256).read_bytes()
+
+    # -- IMAP checkpoints and mailbox health ------------------------------------------------
+
+    def checkpoint(self, station: str, folder: str) -> tuple[int, int] | None:
+        row = self.one(
+            "SELECT uidvalidity, last_uid FROM checkpoints WHERE station = ? AND folder = ?",
+            (station, folder),
+        )
+        return (row["uidvalidity"], row["last_uid"]) if row else None
+
+    def set_checkpoint(self, station: str, folder: str, uidvalidity: int, last_uid: int) -> None:
+        with self.lock:
+            self.db.execute(
+                "INSERT INTO checkpoints (station, folder, uidvalidity, last_uid) "
+                "VALUES (?, ?, ?, ?) ON CONFLICT (station, folder) DO UPDATE SET "
+                "uidvalidity = excluded.uidvalidity, last_uid = excluded.last_uid",
+                (station, folder, uidvalidity, last_uid),
+            )
+
+    def record_poll(self, station: str, error: str | None, fetched: int = 0) -> None:
+        """Remember how the last visit to a mailbox went (for `status` and health alerts)."""
+        now = self.now()
+        with self.transaction():
+            old = self.one("SELECT * FROM mailbox_health WHERE station = ?", (station,))
+            failures = 0 if error is None else (old["failures"] if old else 0) + 1
+            row = {
+                "station": station,
+                "last_poll_at": now,
+                "last_ok_at": now if error is None else (old or {}).get("last_ok_at"),
+                "last_mail_at": now if fetched else (old or {}).get("last_mail_at"),
+                "last_error": error,
+                "failures": failures,
+                "failing_since": None if error is None else (
+                    (old or {}).get("failing_since") or now),
+            }
+            self.db["mailbox_health"].upsert(row, pk="station")
+
+    def mailbox_health(self) -> list[Row]:
+        return self.query("SELECT * FROM mailbox_health ORDER BY station")
+
+    # -- messages ---------------------------------------------------------------------------
+
+    def find_message(self, station: str, dedupe_key: str) -> Row | None:
+        return self.one(
+            "SELECT * FROM messages WHERE station = ? AND dedupe_key = ?", (station, dedupe_key)
+        )
+
+    def known_uids(self, station: str, uidvalidity: int, uids: list[int]) -> set[int]:
+        """Which of these UIDs (under this UIDVALIDITY) are already recorded."""
+        known: set[int] = set()
+        for start in range(0, len(uids), 500):
+            chunk = uids[start : start + 500]
+            marks = ", ".join("?" for _ in chunk)
+            rows = self.query(
+                f"SELECT uid FROM messages WHERE station = ? AND uidvalidity = ? "
+                f"AND uid IN ({marks})", (station, uidvalidity, *chunk),
+            )
+            known.update(r["uid"] for r in rows)
+        return known
+
+    def add_message(self, **fields: Any) -> int:
+        fields.setdefault("received_at", self.now())
+        return self._insert("messages", fields)
+
+    def set_message(self, message_row: int, **fields: Any) -> None:
+        self._update("messages", message_row, fields)
+
+    def add_attachment(self, message_row: int, filename: str, content_type: str, size: int,
+                       sha256: str) -> int:
+        return self._insert("attachments", {
+            "message_row": message_row, "filename": filename, "content_type": content_type,
+            "size": size, "sha256": sha256,
+        })
+
+    def attachments(self, message_row: int) -> list[Row]:
+        return self.query("SELECT * FROM attachments WHERE message_row = ? ORDER BY id",
+                          (message_row,))
+
+    def messages_from(self, station: str, address: str, since: datetime) -> int:
+        row = self.one(
+            "SELECT count(*) AS n FROM messages WHERE station = ? AND from_addr = ? "
+            "AND received_at >= ?", (station, address, to_iso(since)),
+        )
+        return int(row["n"]) if row else 0
+
+    def complaint_messages(self, complaint_id: int) -> list[Row]:
+        return self.query(
+            "SELECT * FROM messages WHERE complaint_id = ? ORDER BY id", (complaint_id,)
+        )
+
+    # -- complaints and their audit trail ----------------------------------------------------
+
+    def next_code(self, station: str, moment: datetime) -> str:
+        """BHL-2611-0007: station, year and month, then a number counting up within it."""
+        period = moment.strftime("%y%m")
+        with self.lock:
+            self.db.execute(
+                "INSERT INTO code_counters (station, period, last) VALUES (?, ?, 1) "
+                "ON CONFLICT (station, period) DO UPDATE SET last = last + 1",
+                (station, period),
+            )
+            row = self.one(
+                "SELECT last FROM code_counters WHERE station = ? AND period = ?",
+                (station, period),
+            )
+        assert row is not None
+        return f"{station}-{period}-{row['last']:04d}"
+
+    def add_complaint(self, **fields: Any) -> int:
+        fields["reasons"] = json.dumps(list(fields.get("reasons", ())), ensure_ascii=False)
+        fields.setdefault("created_at", self.now())
+        fields.setdefault("updated_at", fields["created_at"])
+        fields.setdefault("clock_start", fields["created_at"])
+        return self._insert("complaints", fields)
+
+    def set_complaint(self, complaint_id: int, **fields: Any) -> None:
+        fields.setdefault("updated_at", self.now())
+        self._update("complaints", complaint_id, fields)
+
+    def complaint(self, complaint_id: int) -> Row | None:
+        return self._decoded(self.one("SELECT * FROM complaints WHERE id = ?", (complaint_id,)))
+
+    def complaint_by_code(self, code: str) -> Row | None:
+        return self._decoded(
+            self.one("SELECT * FROM complaints WHERE code = ?", (code.upper(),))
+        )
+
+    def complaint_by_message_ids(self, message_ids: list[str]) -> Row | None:
+        """The complaint a mail refers to, through any Message-ID we sent or received."""
+        if not message_ids:
+            return None
+        marks = ", ".join("?" for _ in message_ids)
+        row = self.one(
+            f"SELECT complaint_id FROM outbox WHERE message_id IN ({marks}) "
+            f"AND complaint_id IS NOT NULL UNION ALL "
+            f"SELECT complaint_id FROM messages WHERE message_id IN ({marks}) "
+            f"AND complaint_id IS NOT NULL LIMIT 1",
+            (*message_ids, *message_ids),
+        )
+        return self.complaint(row["complaint_id"]) if row else None
+
+    def complaints(self, where: str = "1", params: tuple = (), limit: int = 100) -> list[Row]:
+        rows = self.query(
+            f"SELECT * FROM complaints WHERE {where} ORDER BY id DESC LIMIT ?", (*params, limit)
+        )
+        return [self._decoded(r) for r in rows]  # type: ignore[misc]
+
+    @staticmethod
+    def _decoded(row: Row | None) -> Row | None:
+        if row is not None and isinstance(row.get("reasons"), str):
+            row["reasons"] = json.loads(row["reasons"])
+        return row
+
+    def add_event(self, complaint_id: int | None, actor: str, action: str,
+                  detail: dict | None = None, message_row: int | None = None) -> int:
+        return self._insert("events", {
+            "complaint_id": complaint_id, "at": self.now(), "actor": actor, "action": action,
+            "detail": json.dumps(detail or {}, ensure_ascii=False), "message_row": message_row,
+        })
+
+    def events(self, complaint_id: int) -> list[Row]:
+        rows = self.query("SELECT * FROM events WHERE complaint_id = ? ORDER BY id",
+                          (complaint_id,))
+        for row in rows:
+            row["detail"] = json.loads(row["detail"] or "{}")
+        return rows
+
+    # -- backup ---------------------------------------------------------------------------------
+
+    def backup(self, target: Path) -> dict[str, int]:
+        """A consistent copy while running: the database through SQLite's online backup,
+        then the raw mails and attachments not yet in the target (files never change once
+        written: they are named by their SHA-256)."""
+        target = _private_dir(Path(target))
+        copy = sqlite3.connect(target / "maildesk.db")
+        try:
+            with self.lock:
+                self.db.conn.backup(copy)
+        finally:
+            copy.close()
+        os.chmod(target / "maildesk.db", 0o600)
+        copied = {"files": 0, "bytes": 0}
+        for kind in ("raw", "attachments"):
+            for source in sorted((self.data_dir / kind).glob("*/*")):
+                if source.name.startswith(".") or ".tmp" in source.name:
+                    continue
+                dest = target / kind / source.parent.name / source.name
+                if not dest.exists():
+                    _write_private(dest, source.read_bytes(), sync=True)
+                    copied["files"] += 1
+                    copied["bytes"] += dest.stat().st_size
+        return copied
+
+    # -- escalations and incidents: each remembered so that it is sent once ------------------
+
+    def claim_escalation(self, key: str, complaint_id: int, tier: str, due_at: str) -> bool:
+        """Record an alert as sent; False when it already was. Call inside a transaction."""
+        with self.lock:
+            cursor = self.db.execute(
+                "INSERT OR IGNORE INTO escalations (key, complaint_id, tier, due_at, sent_at) "
+                "VALUES (?, ?, ?, ?, ?)", (key, complaint_id, tier, due_at, self.now()),
+            )
+            return cursor.rowcount == 1
+
+    def set_escalation_outbox(self, key: str, outbox_ids: str) -> None:
+        with self.lock:
+            self.db.execute("UPDATE escalations SET outbox_ids = ? WHERE key = ?",
+                            (outbox_ids, key))
+
+    def escalations(self, complaint_id: int) -> list[Row]:
+        return self.query("SELECT * FROM escalations WHERE complaint_id = ? ORDER BY sent_at, "
+                          "key", (complaint_id,))
+
+    def open_incident(self, key: str, station: str, kind: str, started_at: str) -> bool:
+        """Start an incident (a mailbox down or silent); False when it is already known."""
+        with self.lock:
+            cursor = self.db.execute(
+                "INSERT OR IGNORE INTO incidents (key, station, kind, started_at, alerted_at) "
+                "VALUES (?, ?, ?, ?, ?)", (key, station, kind, started_at, self.now()),
+            )
+            return cursor.rowcount == 1
+
+    def open_incidents(self, station: str, kind: str) -> list[Row]:
+        return self.query("SELECT * FROM incidents WHERE station = ? AND kind = ? AND "
+                          "recovered_at IS NULL", (station, kind))
+
+    def close_incident(self, key: str) -> bool:
+        with self.lock:
+            cursor = self.db.execute(
+                "UPDATE incidents SET recovered_at = ? WHERE key = ? AND recovered_at IS NULL",
+                (self.now(), key),
+            )
+            return cursor.rowcount == 1
+
+    # -- addresses that bounce --------------------------------------------------------------
+
+    def mark_undeliverable(self, address: str, reason: str) -> None:
+        with self.lock:
+            self.db["undeliverable"].upsert(
+                {"address": address, "since": self.now(), "reason": reason}, pk="address"
+            )
+
+    def is_undeliverable(self, address: str) -> bool:
+        row = self.one("SELECT 1 AS x FROM undeliverable WHERE address = ?", (address,))
+        return row is not None
+
+    # -- the outbox ---------------------------------------------------------------------------
+
+    def queue_mail(self, *, message_id: str, kind: str, station: str, mail_from: str,
+                   rcpt_to: list[str], raw: bytes, complaint_id: int | None = None) -> int:
+        """Queue one outgoing mail; call inside the transaction of the change that caused it."""
+        now = self.now()
+        return self._insert("outbox", {
+            "message_id": message_id, "kind": kind, "station": station,
+            "complaint_id": complaint_id, "mail_from": mail_from,
+            "rcpt_to": json.dumps(rcpt_to), "raw": raw, "status": "pending", "attempts": 0,
+            "created_at": now, "next_attempt_at": now,
+        })
+
+    def due_mail(self, limit: int = 100) -> list[Row]:
+        rows = self.query(
+            "SELECT * FROM outbox WHERE status = 'pending' AND next_attempt_at <= ? "
+            "ORDER BY id LIMIT ?", (self.now(), limit),
+        )
+        for row in rows:
+            row["rcpt_to"] = json.loads(row["rcpt_to"])
+        return rows
+
+    def mark_sent(self, outbox_id: int) -> None:
+        now = self.now()
+        with self.transaction():
+            self.db.execute(
+                "UPDATE outbox SET status = 'sent', sent_at = ?, attempts = attempts + 1 "
+                "WHERE id = ?", (now, outbox_id),
+            )
+            row = self.one("SELECT kind, complaint_id FROM outbox WHERE id = ?", (outbox_id,))
+            if row and row["kind"] == "ack" and row["complaint_id"]:
+                self.db.execute(
+                    "UPDATE complaints SET acknowledged_at = ?, status = CASE WHEN status = "
+                    "'received' THEN 'acknowledged' ELSE status END WHERE id = ? AND "
+                    "acknowledged_at IS NULL", (now, row["complaint_id"]),
+                )
+                self.add_event(row["complaint_id"], "maildesk", "acknowledged",
+                               {"outbox": outbox_id})
+
+    def mark_retry(self, outbox_id: int, error: str, next_attempt: datetime) -> None:
+        with self.lock:
+            self.db.execute(
+                "UPDATE outbox SET attempts = attempts + 1, last_error = ?, next_attempt_at = ? "
+                "WHERE id = ?", (error, to_iso(next_attempt), outbox_id),
+            )
+
+    def mark_failed(self, outbox_id: int, error: str) -> None:
+        with self.lock:
+            self.db.execute(
+                "UPDATE outbox SET status = 'failed', attempts = attempts + 1, last_error = ? "
+                "WHERE id = ?", (error, outbox_id),
+            )
+
+    def outbox_counts(self) -> dict[str, int]:
+        rows = self.query("SELECT status, count(*) AS n FROM outbox GROUP BY status")
+        return {r["status"]: r["n"] for r in rows}
+
+    def outbox(self, where: str = "1", params: tuple = ()) -> list[Row]:
+        rows = self.query(f"SELECT * FROM outbox WHERE {where} ORDER BY id", params)
+        for row in rows:
+            row["rcpt_to"] = json.loads(row["rcpt_to"])
+        return rows

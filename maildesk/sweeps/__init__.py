@@ -1,0 +1,1 @@
+"""Sweeps: service levels, escalations and mailbox incidents, found by a periodic sweep."""

@@ -1,0 +1,462 @@
+"""Stage: classify a complaint as urgent, semi-urgent or non-urgent, and say why.
+
+How a mail is scored (every number comes from the rules file):
+
+1. The subject, the new text and the quoted tail of a reply (lines starting with ">", and
+   everything after an "On ... wrote:" or "-----Original Message-----" line) are normalised
+   (`maildesk.triage.normalise`) and cut into words, sentences and clauses.  Only the first
+   `max_chars` characters of the text are read, so a 1 MB mail costs no more than a long one.
+2. Phrases are found (`maildesk.triage.phrases`).  Where phrases overlap the longest wins: a
+   trap such as "killing time" hides the "kill*" inside it.
+3. Each urgent / semi-urgent / non-urgent phrase contributes its weight, times
+   - the subject factor in the subject, the quoted factor in a quoted tail;
+   - 0 when a negation stands within a few words before it ("no one is hurt") or after it
+     ("कोई घायल नहीं", "কেউ আহত হয়নি") in the same clause;
+   - the factors of the contexts of its sentence: "last year" (long ago), "yesterday",
+     "every day" (habitual), "film" or "drill" (not real), "forwarded as received"
+     (rumour)...; a context also holds for the next few sentences of its paragraph, and a
+     "now" signal or a newer time ends a past one.
+   A phrase found several times counts once, with its best occurrence.  The phrases found
+   only in a quoted tail add together at most weights.quoted x the urgent threshold.
+4. urgent score = sum of urgent contributions, plus the weights of "now" signals ("right
+   now", "abhi", "এখনই"; at most `max_boost`) when some urgent phrase speaks of the present;
+   times the calm factor when the mail says all is safe ("everyone is safe").
+   It is urgent at `thresholds.urgent`.  Otherwise
+   semi-urgent score = urgent score + semi-urgent contributions - non-urgent contributions,
+   semi-urgent at `thresholds.semi_urgent`; otherwise non-urgent.
+5. The reasons list every phrase and signal that counted or was discounted, with where it
+   stood and why, most important first, and end with the two scores.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass
+from itertools import accumulate
+
+from maildesk.triage.normalise import WORD, normalise
+from maildesk.triage.phrases import CONTENT_PRIORITY, Match, Rules
+
+__all__ = ["Classification", "classify"]
+
+MAX_SUBJECT_CHARS = 1000
+MAX_REASONS = 12  # phrase reasons shown; the summary line is always added
+
+_SENTENCES = re.compile(r"(\n[ \t\r]*\n)|[.!?]+")  # sentence ends; blank lines captured
+# words, and the marks that end a clause: , ; : ( ) " / and a dash between spaces
+_CLAUSE_MARKS = ',;:()"/-'
+_WORDS_AND_COMMAS = re.compile(rf"{WORD}|[,;:()\"/]|(?<=\s)-+(?=\s)")
+_REPLY_HEADER = re.compile(
+    r"^\s*(?:-{2,}\s*original message\s*-{2,}"
+    r"|on\b.{0,300}\bwrote:"
+    r"|.{0,300}(?:लिखा|লিখেছেন|লিখেছে|लिहिले)\s*:)\s*$",
+    re.IGNORECASE,
+)
+_REPLY_SUBJECT = re.compile(r"\s*(?:re|aw|sv|antw|odp|vs)\s*(?:\[\d+\])?\s*:", re.IGNORECASE)
+_LABEL = {"urgent": "urgent", "semi_urgent": "semi-urgent", "non_urgent": "non-urgent"}
+_WHERE = ("subject", "text", "quoted text", "subject of a reply")
+_SUBJECT, _TEXT, _QUOTED, _REPLY = 0, 1, 2, 3
+_CONTENT = ("urgent", "semi_urgent", "non_urgent")
+_PRIORITY = {kind: i for i, kind in enumerate(CONTENT_PRIORITY)}
+
+
+@dataclass(frozen=True)
+class Classification:
+    urgency: str  # urgent | semi_urgent | non_urgent
+    score: float
+    reasons: tuple[str, ...]
+    urgent_score: float = 0.0
+    semi_urgent_score: float = 0.0
+
+
+@dataclass
+class _Words:
+    tokens: list[str]  # normalised words of subject and text
+    sentence: list[int]  # sentence number of each word (numbered from 1)
+    breaks: list[int]  # indexes of the words that start a clause (may repeat)
+    where: list[int]  # _SUBJECT, _TEXT, _QUOTED or _REPLY
+    paragraph: list[int]  # paragraph number of each sentence (index: sentence - 1)
+    place: list[int]  # where each sentence stands (index: sentence - 1)
+
+
+def _segments(subject: str, text: str, max_chars: int) -> list[tuple[str, int]]:
+    """(part, where) pieces: the subject, then the text split into new and quoted parts.
+
+    The subject of a reply ("Re: ...") names the old thread, so it counts as quoted."""
+    subject = subject[:MAX_SUBJECT_CHARS]
+    parts = [(subject, 3 if _REPLY_SUBJECT.match(subject) else 0)]
+    text = text[:max_chars]
+    if ">" not in text and "wrote:" not in text.lower() and not re.search(
+            r"original message|लिखा|লিখে|लिहिले", text, re.IGNORECASE):
+        parts.append((text, 1))
+        return parts
+    current, lines, tail = 1, [], False
+    for line in text.split("\n"):
+        if not tail and _REPLY_HEADER.match(line):
+            tail = True
+        where = 2 if tail or line.lstrip().startswith(">") else 1
+        if where != current and lines:
+            parts.append(("\n".join(lines), current))
+            lines = []
+        current = where
+        lines.append(line)
+    if lines:
+        parts.append(("\n".join(lines), current))
+    return parts
+
+
+def _words(parts: list[tuple[str, int]]) -> _Words:
+    """Cut the parts into words, numbering sentences, clauses and paragraphs."""
+    tokens: list[str] = []
+    sentence: list[int] = []
+    breaks: list[int] = []  # word indexes where a clause starts
+    where: list[int] = []
+    paragraph: list[int] = []  # per sentence
+    places: list[int] = []  # per sentence
+    sid, pid = 0, 0
+    scan = _WORDS_AND_COMMAS.findall
+    for text, place in parts:
+        if not text:
+            continue
+        pid += 1
+        start = len(tokens)
+        pieces = _SENTENCES.split(normalise(text))
+        # pieces alternate: sentence, blank-line separator or None, sentence, ...
+        for k in range(0, len(pieces), 2):
+            items = scan(pieces[k])
+            if items:
+                commas = [i for i, item in enumerate(items) if item[0] in _CLAUSE_MARKS]
+                words = ([item for item in items if item[0] not in _CLAUSE_MARKS]
+                         if commas else items)
+                if words:
+                    sid += 1
+                    base = len(tokens)
+                    paragraph.append(pid)
+                    places.append(place)
+                    breaks.append(base)
+                    breaks += [base + i - n for n, i in enumerate(commas)]
+                    tokens += words
+                    sentence += [sid] * len(words)
+            if k + 1 < len(pieces) and pieces[k + 1]:
+                pid += 1  # a blank line: a new paragraph
+        where += [place] * (len(tokens) - start)
+    return _Words(tokens, sentence, breaks, where, paragraph, places)
+
+
+def _resolve(matches: list[Match], n: int) -> tuple[list[Match], list[tuple[Match, Match]]]:
+    """Keep the longest of overlapping content phrases and signals (ties: by kind).
+
+    Returns the kept matches in text order and the (trap, hidden match) pairs."""
+    ordered = sorted(matches, key=lambda m: (m.start - m.end, _PRIORITY[m.phrase.kind],
+                                             -abs(m.phrase.weight), m.start))
+    taken = bytearray(n)
+    kept: list[Match] = []
+    hidden: list[tuple[Match, Match]] = []  # (trap, what it hid)
+    owner: dict[int, Match] = {}
+    for match in ordered:
+        span = range(match.start, match.end)
+        if any(taken[i] for i in span):
+            blocker = next(owner[i] for i in span if taken[i])
+            if blocker.phrase.kind == "trap" and match.phrase.kind != "trap":
+                hidden.append((blocker, match))
+            continue
+        for i in span:
+            taken[i] = 1
+            owner[i] = match
+        kept.append(match)
+    kept.sort(key=lambda m: m.start)
+    return kept, hidden
+
+
+def _together(rules: Rules, parts: list[Match], sentence: list[int], tokens: list[str]
+              ) -> tuple[list[Match], list[Match], dict[Match, str]]:
+    """Matches of "a + b" phrases: every part found in one sentence.  Each spans from its
+    first part to its last and takes no words from other phrases.  Returns the matches, the
+    part matches they are made of, and how to show each."""
+    if not parts:
+        return [], [], {}
+    found: dict[tuple[int, int], dict[int, Match]] = {}  # (whole, sentence) -> part -> match
+    for match in parts:
+        key = (match.phrase.whole, sentence[match.start])
+        found.setdefault(key, {}).setdefault(id(match.phrase), match)
+    result: list[Match] = []
+    used: list[Match] = []
+    shown: dict[Match, str] = {}
+    for (whole, _), by_part in found.items():
+        phrase = rules.phrases[whole]
+        if len(by_part) < len(phrase.parts):
+            continue
+        ordered = sorted(by_part.values(), key=lambda m: m.start)
+        match = Match(phrase, ordered[0].start, ordered[-1].end)
+        result.append(match)
+        used.extend(ordered)
+        shown[match] = " + ".join(m.phrase.shown(tokens[m.start:m.end]) for m in ordered)
+    return result, used, shown
+
+
+def _sentence_contexts(rules: Rules, kept: list[Match], sentence: list[int],
+                       paragraph: list[int], places: list[int]
+                       ) -> dict[int, list[tuple[str, Match]]]:
+    """sentence -> [(context name, the phrase that set it)].
+
+    A context named in a sentence holds for it and for the next `carry` sentences of the
+    paragraph.  A "now" signal, or another past time, ends a past context.  The past named in
+    the subject holds for the text until the text names a time of its own; a subject naming
+    no time takes the time the text names first, if that is a past."""
+    contexts = rules.contexts
+    anchors: dict[int, list[Match]] = {}
+    for match in kept:
+        if match.phrase.kind in ("now", "time"):
+            anchors.setdefault(sentence[match.start], []).append(match)
+    if not any(m.phrase.kind == "time" for found in anchors.values() for m in found):
+        return {}  # no context named: nothing to scale
+    body_past: tuple[str, Match] | None = None  # the text's first time, if it is past
+    for sid in sorted(anchors):
+        if places[sid - 1] != _TEXT:
+            continue
+        own = anchors[sid]
+        if not any(m.phrase.kind == "now" for m in own):
+            past = [m for m in own if contexts[m.phrase.scope].past]
+            if past:
+                body_past = (past[0].phrase.scope, past[0])
+        break
+    result: dict[int, list[tuple[str, Match]]] = {}
+    active: dict[str, list] = {}  # name -> [anchor, sentences left]
+    subject_past: list[tuple[str, Match]] = []
+    body_has_time = False
+    last_paragraph = None
+    for sid in range(1, len(places) + 1):
+        place = places[sid - 1]
+        in_subject = place in (_SUBJECT, _REPLY)
+        this_paragraph = paragraph[sid - 1]
+        if this_paragraph != last_paragraph:
+            active, last_paragraph = {}, this_paragraph
+        own = anchors.get(sid, [])
+        has_now = any(m.phrase.kind == "now" for m in own)
+        own_times = [m for m in own if m.phrase.kind == "time"]
+        own_past = [m for m in own_times if contexts[m.phrase.scope].past]
+        if has_now or own_past:
+            active = {k: v for k, v in active.items() if not contexts[k].past}
+            if place == _TEXT:
+                body_has_time = True
+        effective: dict[str, Match] = {}
+        for m in own_times:
+            if not (has_now and contexts[m.phrase.scope].past):
+                effective.setdefault(m.phrase.scope, m)
+        for name, state in list(active.items()):
+            if name not in effective and state[1] > 0:
+                effective[name] = state[0]
+                state[1] -= 1
+        if place == _TEXT and not body_has_time and not any(
+                contexts[k].past for k in effective):
+            for name, m in subject_past:
+                effective.setdefault(name, m)
+        if in_subject and not own and body_past is not None:
+            effective.setdefault(*body_past)
+        for m in own_times:
+            if effective.get(m.phrase.scope) is m:
+                active[m.phrase.scope] = [m, contexts[m.phrase.scope].carry]
+        if in_subject:
+            subject_past = [(k, m) for k, m in effective.items()
+                            if contexts[k].past and sentence[m.start] == sid]
+        if effective:
+            result[sid] = list(effective.items())
+    return result
+
+
+def _fmt(value: float) -> str:
+    return f"{round(value, 2):g}"
+
+
+def _shown(match: Match, tokens: list[str], rule: bool = True,
+           shown_as: dict[Match, str] | None = None) -> str:
+    """The words found (in the rule's spelling), and the rule when it reads differently."""
+    phrase = match.phrase
+    if shown_as and match in shown_as:
+        found = shown_as[match]
+    else:
+        found = phrase.shown(tokens[match.start:match.end])
+    if len(found) > 60:
+        found = found[:57] + "..."
+    if not rule or phrase.text == found:
+        return f'"{found}"'
+    text = phrase.text if len(phrase.text) <= 40 else phrase.text[:37] + "..."
+    return f'"{found}" (rule "{text}", line {phrase.line})'
+
+
+def _listed(matches: Iterable[Match], tokens: list[str], where: list[int]) -> str:
+    shown = [f"{_shown(m, tokens, rule=False)} in {_WHERE[where[m.start]]}"
+             for m in list(matches)[:4]]
+    return ", ".join(shown)
+
+
+def classify(rules: Rules, subject: str, text: str) -> Classification:
+    """Score the subject (weighted more) and the text against the configured rules."""
+    info = _words(_segments(subject or "", text or "", rules.max_chars))
+    tokens, sentence, where, breaks = info.tokens, info.sentence, info.where, info.breaks
+    n = len(tokens)
+    found = rules.matcher.find(tokens, sentence, rules.phrases)
+    starts = bytearray(n + 1)  # 1 where a clause starts
+    for i in breaks:
+        starts[i] = 1
+
+    negations: list[Match] = []
+    competing: list[Match] = []
+    parts: list[Match] = []
+    for match in found:
+        kind = match.phrase.kind
+        if kind == "clause_break":
+            starts[match.start] = 1
+        elif kind in ("neg_before", "neg_after"):
+            negations.append(match)
+        elif kind == "part":
+            parts.append(match)
+        else:
+            competing.append(match)
+    kept, hidden = _resolve(competing, n)
+    together, used_parts, shown_as = _together(rules, parts, sentence, tokens)
+
+    clause = list(accumulate(starts[:n]))  # clause number of each word
+    inside = bytearray(n)  # words of kept content phrases: a negation there negates nothing
+    for match in (*kept, *used_parts):
+        if match.phrase.kind in _CONTENT or match.phrase.kind in ("trap", "part"):
+            for i in range(match.start, match.end):
+                inside[i] = 1
+    cue_ending: dict[int, Match] = {}  # last word -> negation that reaches forward
+    cue_starting: dict[int, Match] = {}  # first word -> negation that reaches back
+    for cue in negations:
+        if any(inside[i] for i in range(cue.start, cue.end)):
+            continue
+        if cue.phrase.kind == "neg_before":
+            cue_ending.setdefault(cue.end - 1, cue)
+        else:
+            cue_starting.setdefault(cue.start, cue)
+
+    def negated_by(match: Match) -> Match | None:
+        first, last = match.start, match.end - 1
+        for i in range(first - 1, max(first - rules.negation_before, 0) - 1, -1):
+            if clause[i] != clause[first]:
+                break
+            if i in cue_ending:
+                return cue_ending[i]
+        for i in range(last + 1, min(last + 1 + rules.negation_after, n)):
+            if clause[i] != clause[last] or sentence[i] != sentence[last]:
+                break
+            if i in cue_starting:
+                return cue_starting[i]
+        return None
+
+    # --- contexts of every sentence ---
+    contexts = _sentence_contexts(rules, kept, sentence, info.paragraph, info.place)
+    # --- contributions ---
+    best: dict[int, tuple[float, Match, list[str]]] = {}  # phrase id -> (value, where, notes)
+    negated: dict[int, str] = {}
+    quoted_best: set[int] = set()  # phrases whose best occurrence is quoted
+    fresh_urgent = False
+    now_signals: dict[int, Match] = {}
+    calm: list[Match] = []
+    for match in (*kept, *together):
+        phrase = match.phrase
+        kind = phrase.kind
+        place = where[match.start]
+        quoted = place in (_QUOTED, _REPLY)
+        if kind == "now" and not quoted:
+            if negated_by(match) is None:
+                now_signals.setdefault(id(phrase), match)
+            continue
+        if kind == "calm" and not quoted:
+            if negated_by(match) is None:
+                calm.append(match)
+            continue
+        if kind not in _CONTENT:
+            continue
+        key = id(phrase)
+        cue = negated_by(match)
+        label = _LABEL[kind]
+        if cue is not None:
+            if key not in best:
+                negated[key] = (f"{label}: {_shown(match, tokens, True, shown_as)} in "
+                                f"{_WHERE[place]} not counted: negated by "
+                                f"{_shown(cue, tokens)}")
+            continue
+        factor, notes = 1.0, []
+        if place == _SUBJECT and rules.subject_factor != 1:
+            factor *= rules.subject_factor
+            notes.append(f"×{_fmt(rules.subject_factor)} subject")
+        elif quoted:
+            factor *= rules.quoted_factor
+            notes.append(f"×{_fmt(rules.quoted_factor)} quoted")
+        scaled = False
+        for name, anchor in contexts.get(sentence[match.start], ()):
+            context_factor = rules.contexts[name].factors.get(kind, 1.0)
+            if context_factor != 1:
+                factor *= context_factor
+                scaled = scaled or context_factor < 1
+                notes.append(f'×{_fmt(context_factor)} {name.replace("_", " ")}: '
+                             f"{_shown(anchor, tokens, rule=False)}")
+        value = phrase.weight * factor
+        if kind == "urgent" and not quoted and not scaled:
+            fresh_urgent = True  # an urgent phrase about the present: "now" signals count
+        if key not in best or value > best[key][0]:
+            if quoted:
+                quoted_best.add(key)
+            else:
+                quoted_best.discard(key)
+            best[key] = (value, match, notes)
+            negated.pop(key, None)
+
+    by_kind = {"urgent": 0.0, "semi_urgent": 0.0, "non_urgent": 0.0}
+    from_quotes = {"urgent": 0.0, "semi_urgent": 0.0, "non_urgent": 0.0}
+    phrase_of = {id(m.phrase): m.phrase for m in (*kept, *together)}
+    for key, (value, _, _) in best.items():
+        (from_quotes if key in quoted_best else by_kind)[phrase_of[key].kind] += value
+    # A quoted tail is old news: it may confirm, never decide.  Together its phrases add at
+    # most weights.quoted x the urgent threshold.
+    cap = rules.quoted_factor * rules.urgent_threshold
+    quoted_total = from_quotes["urgent"] + from_quotes["semi_urgent"]
+    shrink = min(1.0, cap / quoted_total) if quoted_total else 1.0
+    for kind in by_kind:
+        by_kind[kind] += from_quotes[kind] * (shrink if kind != "non_urgent" else 1.0)
+
+    reasons: list[str] = []
+    for value, match, notes in sorted(best.values(), key=lambda v: -v[0])[:MAX_REASONS]:
+        kind = match.phrase.kind
+        detail = f" ({', '.join(notes)})" if notes else ""
+        reasons.append(f"{_LABEL[kind]}: {_shown(match, tokens, True, shown_as)} in "
+                       f"{_WHERE[where[match.start]]} {'-' if kind == 'non_urgent' else '+'}"
+                       f"{_fmt(value)}{detail}")
+    urgent = by_kind["urgent"]
+    if fresh_urgent and now_signals:
+        boost = min(rules.now_max_boost, sum(m.phrase.weight for m in now_signals.values()))
+        if boost > 0:
+            urgent += boost
+            reasons.append(f"now: {_listed(now_signals.values(), tokens, where)} "
+                           f"(+{_fmt(boost)} urgent)")
+    if calm and urgent > 0:
+        urgent *= rules.calm_factor
+        reasons.append(f"calm: {_listed(calm, tokens, where)} "
+                       f"(urgent score ×{_fmt(rules.calm_factor)})")
+    reasons.extend(negated.values())
+    reported: set[str] = set()
+    for trap, hid in hidden:
+        if hid.phrase.kind not in _CONTENT and hid.phrase.kind != "now":
+            continue
+        note = (f"trap: {_shown(trap, tokens)} in {_WHERE[where[trap.start]]}, so "
+                f"{_shown(hid, tokens, rule=False)} not counted")
+        if note not in reported:
+            reported.add(note)
+            reasons.append(note)
+    semi = urgent + by_kind["semi_urgent"] - by_kind["non_urgent"]
+    reasons = reasons[:MAX_REASONS]
+    if not best:
+        reasons.append("no urgent or semi-urgent phrase found")
+    summary = (f"urgent score {_fmt(urgent)} (urgent from {_fmt(rules.urgent_threshold)}), "
+               f"semi-urgent score {_fmt(max(semi, 0.0))} "
+               f"(semi-urgent from {_fmt(rules.semi_urgent_threshold)})")
+    reasons.append(summary)
+    if urgent >= rules.urgent_threshold:
+        return Classification("urgent", round(urgent, 3), tuple(reasons), urgent, semi)
+    if semi >= rules.semi_urgent_threshold:
+        return Classification("semi_urgent", round(semi, 3), tuple(reasons), urgent, semi)
+    return Classification("non_urgent", round(max(semi, 0.0), 3), tuple(reasons), urgent, semi)

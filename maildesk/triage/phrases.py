@@ -1,0 +1,545 @@
+"""Classification rules as data: phrases per urgency and language, signals, traps, weights.
+
+The rules file (`config/rules.yaml` by default, named by `rules:` in stations.yaml) is read
+once at start; `classify` uses the compiled form.  Keeping the rules in configuration lets the
+IT cell tune them without a release.  The file format is documented at the top of
+`config/rules.yaml`; this module checks it and names file and line for every mistake.
+
+Matching works on words, not on characters: the mail and every phrase are normalised
+(`maildesk.triage.normalise`) and cut into words, and a phrase matches a run of words of one
+sentence.  All phrases form one trie of words (a word that allows any ending is looked up
+by its stem), walked from every word of the mail: the cost grows with the length of the mail,
+hardly with the number of phrases, and no regular expression built from the rules can
+backtrack.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, NamedTuple
+
+from maildesk.config.yamlfile import load_yaml
+from maildesk.errors import ConfigError
+from maildesk.triage.normalise import is_indic, normalise, words
+
+__all__ = ["CLASSES", "Phrase", "Rules", "Context", "compile_rules", "normalise", "read_rules"]
+
+CLASSES = ("urgent", "semi_urgent", "non_urgent")
+LANGUAGES = ("en", "hi", "bn", "mr", "hi-latn", "bn-latn", "any")
+DEFAULT_WEIGHTS = {"urgent": 6.0, "semi_urgent": 3.0, "non_urgent": 0.5, "now": 2.0}
+GAP = "..."  # a phrase word standing for up to `gap_words` words of any kind
+TOGETHER = " + "  # "a + b": both parts in one sentence, in any order, as far apart as they are
+MAX_PARTS = 4
+MAX_VARIANTS = 256  # spellings one phrase may expand to through a|b alternatives
+
+# Kinds of phrase.  Content phrases and signals compete for the words they cover (the longest
+# match wins, ties go to the kind listed first), so a trap such as "killing time" hides the
+# "kill*" inside it and "abhi tak" (until now) hides "abhi" (now).
+CONTENT_PRIORITY = ("trap", "urgent", "semi_urgent", "calm", "now", "time", "non_urgent")
+
+TOP_LEVEL = {
+    "thresholds", "weights", "max_chars", "gap_words", "negation", "now", "contexts", "calm",
+    "traps", "phrases",
+}
+
+
+@dataclass(frozen=True)
+class Phrase:
+    text: str  # as written in the rules file: what officers see in the reasons
+    kind: str  # urgent | semi_urgent | non_urgent | trap | calm | now | time | neg_before |
+    #            neg_after | clause_break | part (one part of an "a + b" phrase)
+    weight: float
+    language: str
+    line: int  # line in the rules file
+    scope: str = ""  # for kind "time": the name of its context
+    parts: tuple[int, ...] = ()  # for an "a + b" phrase: the ids of its part phrases
+    whole: int = -1  # for kind "part": the id of the "a + b" phrase
+    # per word of the phrase: its spellings as (normalised words, as written, any ending);
+    # () for "..."; used to show officers the matched words in the rule's own spelling
+    slots: tuple[tuple[tuple[tuple[str, ...], str, bool], ...], ...] = field(
+        default=(), compare=False, repr=False)
+
+    def shown(self, tokens: list[str]) -> str:
+        """The matched words (normalised `tokens`) in this phrase's own spelling."""
+        if not self.slots:
+            return " ".join(tokens)
+        out: list[str] = []
+        j = 0
+        for k, slot in enumerate(self.slots):
+            if not slot:  # "...": skip to where the next word matches
+                nxt = self.slots[k + 1] if k + 1 < len(self.slots) else ()
+                while j < len(tokens) and not any(_fits(alt, tokens, j) for alt in nxt):
+                    j += 1
+                out.append("…")
+                continue
+            for alt in slot:
+                if _fits(alt, tokens, j):
+                    words, written, prefix = alt
+                    ending = prefix and not tokens[j + len(words) - 1] == words[-1]
+                    out.append(written.rstrip("*$") + ("…" if ending else ""))
+                    j += len(words)
+                    break
+            else:
+                return " ".join(tokens)
+        return " ".join(out)
+
+
+@dataclass(frozen=True)
+class Context:
+    """A context: phrases that date or frame what their sentence tells ("last year", "film").
+
+    The phrases of a sentence in the context are scaled by its factors."""
+
+    name: str
+    factors: dict[str, float]  # urgency class -> factor (missing classes: 1)
+    carry: int  # how many following sentences of the paragraph inherit the context
+    past: bool = False  # a time gone by: a "now" signal in the sentence cancels it
+
+
+class Match(NamedTuple):
+    phrase: Phrase
+    start: int  # first word
+    end: int  # one past the last word
+
+
+class _Node:
+    """A trie node: the phrases ending here and the ways on to the next word."""
+
+    __slots__ = ("exact", "prefix", "prefix_lengths", "gap", "ends", "leaf")
+
+    def __init__(self) -> None:
+        self.exact: dict[str, _Node] = {}  # next word -> node
+        self.prefix: dict[str, _Node] = {}  # stem of the next word -> node
+        self.prefix_lengths: tuple[int, ...] = ()
+        self.gap: _Node | None = None  # after "...": up to gap_words words of anything
+        self.ends: list[int] = []  # phrase ids
+        self.leaf = True  # no way on: the phrases ending here end the walk
+
+    def child(self, word: str, prefix: bool) -> _Node:
+        if word == GAP:
+            if self.gap is None:
+                self.gap = _Node()
+            return self.gap
+        table = self.prefix if prefix else self.exact
+        node = table.get(word)
+        if node is None:
+            node = table[word] = _Node()
+        return node
+
+    def freeze(self) -> None:
+        self.prefix_lengths = tuple(sorted({len(stem) for stem in self.prefix}))
+        self.leaf = not (self.exact or self.prefix or self.gap)
+        for node in (*self.exact.values(), *self.prefix.values()):
+            node.freeze()
+        if self.gap is not None:
+            self.gap.freeze()
+
+    def next_nodes(self, token: str) -> list[_Node]:
+        nodes = []
+        node = self.exact.get(token)
+        if node is not None:
+            nodes.append(node)
+        if self.prefix:
+            get = self.prefix.get
+            size = len(token)
+            for length in self.prefix_lengths:
+                if length > size:
+                    break
+                node = get(token[:length])
+                if node is not None:
+                    nodes.append(node)
+        return nodes
+
+
+class Matcher:
+    """Finds phrases in a list of words: a trie of words walked from every word."""
+
+    # A phrase is reported at most this often per mail: it counts once anyway, and a mail
+    # repeating "fire" a hundred thousand times must not cost more than a normal one.
+    # Negations and clause breaks are always all reported: each one matters where it stands.
+    MAX_OCCURRENCES = 8
+    UNCAPPED = ("neg_before", "neg_after", "clause_break")
+
+    # Where each word leads from the root is remembered (words repeat within a mail and
+    # across mails); the memory is emptied when it holds this many words.
+    CACHE_WORDS = 50_000
+
+    def __init__(self, gap_words: int = 3) -> None:
+        self.root = _Node()
+        self.gap_words = gap_words
+        self._starts: dict[str, list[_Node]] = {}
+
+    def add(self, phrase: int, words: list[tuple[str, bool]]) -> None:
+        node = self.root
+        for word, prefix in words:
+            node = node.child(word, prefix)
+        if phrase not in node.ends:
+            node.ends.append(phrase)
+
+    def freeze(self) -> None:
+        self.root.freeze()
+        self._starts = {}
+
+    def find(self, tokens: list[str], sentence: list[int],
+             phrases: tuple[Phrase, ...]) -> list[Match]:
+        """Every (phrase, start, end) occurrence in the word list; phrases stay in a sentence."""
+        found: list[Match] = []
+        seen: dict[int, int] = {}
+        n = len(tokens)
+        limit = self.MAX_OCCURRENCES
+        root_next = self.root.next_nodes
+        cache = self._starts
+        if len(cache) > self.CACHE_WORDS:
+            cache = self._starts = {}
+        for i, token in enumerate(tokens):
+            starts = cache.get(token)
+            if starts is None:
+                starts = cache[token] = root_next(token)
+            if not starts:
+                continue
+            ends: list[tuple[int, int]] = []
+            for node in starts:
+                for phrase in node.ends:
+                    ends.append((phrase, i + 1))
+                if not node.leaf:
+                    self._walk_on(node, i + 1, tokens, sentence, n, sentence[i], ends)
+            if len(ends) > 1:
+                ends = sorted(set(ends))
+            for phrase, end in ends:
+                count = seen.get(phrase, 0)
+                if count < limit:
+                    if phrases[phrase].kind not in self.UNCAPPED:
+                        seen[phrase] = count + 1
+                    found.append(Match(phrases[phrase], i, end))
+        return found
+
+    def _walk_on(self, node: _Node, j: int, tokens: list[str], sentence: list[int], n: int,
+                 sid: int, ends: list[tuple[int, int]]) -> None:
+        """Follow `node`'s ways on from word j, collecting (phrase, end) of every match."""
+        if j < n and sentence[j] == sid:
+            for child in node.next_nodes(tokens[j]):
+                for phrase in child.ends:
+                    ends.append((phrase, j + 1))
+                if not child.leaf:
+                    self._walk_on(child, j + 1, tokens, sentence, n, sid, ends)
+        gap = node.gap
+        if gap is not None:
+            for skip in range(self.gap_words + 1):
+                at = j + skip
+                if at >= n or sentence[at] != sid:
+                    break
+                for child in gap.next_nodes(tokens[at]):
+                    for phrase in child.ends:
+                        ends.append((phrase, at + 1))
+                    if not child.leaf:
+                        self._walk_on(child, at + 1, tokens, sentence, n, sid, ends)
+
+
+@dataclass(frozen=True)
+class Rules:
+    phrases: tuple[Phrase, ...] = field(repr=False)  # every phrase and signal, in file order
+    matcher: Matcher = field(repr=False)
+    urgent_threshold: float
+    semi_urgent_threshold: float
+    subject_factor: float
+    quoted_factor: float
+    max_chars: int
+    negation_before: int  # words before a phrase in which a negation cancels it
+    negation_after: int  # words after a phrase in which a negation cancels it
+    contexts: dict[str, Context] = field(repr=False)
+    now_max_boost: float
+    calm_factor: float
+    source: str = ""
+
+    def count(self, kind: str) -> int:
+        return sum(1 for p in self.phrases if p.kind == kind)
+
+
+# ------------------------------------------------------------------------------------------
+class _Reader:
+    """Walks the parsed YAML and raises ConfigError naming file and line."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+
+    def fail(self, line: int | str | None, message: str) -> ConfigError:
+        return ConfigError(f"{self.path}:{line if line else '?'}: {message}")
+
+    @staticmethod
+    def line_of(node: Any, key: Any = None, index: int | None = None) -> int | None:
+        if index is not None:
+            lines = getattr(node, "lines", None)
+            return lines[index] if lines and index < len(lines) else getattr(node, "line", None)
+        if key is not None:
+            lines = getattr(node, "lines", None)
+            if isinstance(lines, dict) and key in lines:
+                return lines[key]
+        return getattr(node, "line", None)
+
+    def mapping(self, node: Any, where: str, line: int | None) -> dict:
+        if node is None:
+            return {}
+        if not isinstance(node, dict):
+            raise self.fail(line, f"{where} must be a mapping (key: value lines)")
+        return node
+
+    def number(self, node: dict, key: str, default: float, where: str,
+               low: float = 0.0, high: float = 1e9) -> float:
+        if key not in node:
+            return default
+        value = node[key]
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            raise self.fail(self.line_of(node, key), f"{where}.{key} must be a number")
+        if not low <= value <= high:
+            raise self.fail(self.line_of(node, key),
+                            f"{where}.{key} must be between {low:g} and {high:g}")
+        return float(value)
+
+    def entries(self, node: Any, where: str, line: int | None, default_weight: float | None
+                ) -> Iterable[tuple[str, str, float, int]]:
+        """(language, phrase, weight, line) from `language: [phrase | {phrase: weight}]`."""
+        table = self.mapping(node, where, line)
+        for language, items in table.items():
+            key_line = self.line_of(table, language)
+            if language not in LANGUAGES:
+                raise self.fail(key_line, f"{where}: unknown language {language!r}; use one of "
+                                          f"{', '.join(LANGUAGES)}")
+            if items is None:
+                continue
+            if not isinstance(items, list):
+                raise self.fail(key_line, f"{where}.{language} must be a list of phrases")
+            for index, item in enumerate(items):
+                item_line = self.line_of(items, index=index) or key_line
+                weight = default_weight
+                if isinstance(item, dict) and len(item) == 1:
+                    ((text, weight),) = item.items()
+                    if default_weight is None:
+                        raise self.fail(item_line, f"{where}.{language}: {text!r} takes no "
+                                                   "weight here; write just the phrase")
+                    if isinstance(weight, bool) or not isinstance(weight, int | float):
+                        raise self.fail(item_line, f"{where}.{language}: the weight of {text!r} "
+                                                   "must be a number")
+                else:
+                    text = item
+                if not isinstance(text, str) or not text.strip():
+                    raise self.fail(item_line, f"{where}.{language}: entry {item!r} must be "
+                                               "'phrase' or 'phrase: weight'")
+                yield str(language), text.strip(), float(weight or 0.0), item_line or 0
+
+
+def _fits(alt: tuple[tuple[str, ...], str, bool], tokens: list[str], j: int) -> bool:
+    words, _, prefix = alt
+    if j + len(words) > len(tokens):
+        return False
+    for k, word in enumerate(words):
+        token = tokens[j + k]
+        last = k == len(words) - 1
+        if not (token == word or (last and prefix and token.startswith(word))):
+            return False
+    return True
+
+
+# Signal words match whole words: a negation "न" must not match नगर, nor "নি" নিয়ে.
+WHOLE_WORD_KINDS = ("neg_before", "neg_after", "clause_break", "now")
+
+
+def _spellings(text: str, indic_endings: bool = True
+               ) -> tuple[list[list[tuple[str, bool]]], tuple]:
+    """The normalised word sequences a phrase stands for (a|b alternatives expanded), and
+    its slots (see Phrase.slots).  With `indic_endings`, Bengali and Devanagari words allow
+    any ending unless they end in $."""
+    choices: list[list[list[tuple[str, bool]]]] = []
+    slots: list[tuple] = []
+    for raw in text.split():
+        if raw == GAP:
+            choices.append([[(GAP, False)]])
+            slots.append(())
+            continue
+        options = []
+        slot = []
+        for alternative in raw.split("|"):
+            exact = alternative.endswith("$")
+            prefix = alternative.endswith("*")
+            body = alternative.rstrip("*$")
+            seq = words(normalise(body))
+            if not seq:
+                continue
+            endings = indic_endings and not exact
+            last_prefix = prefix or (endings and is_indic(seq[-1]))
+            sequence = [(w, endings and is_indic(w)) for w in seq[:-1]]
+            sequence.append((seq[-1], last_prefix))
+            options.append(sequence)
+            slot.append((tuple(seq), alternative, last_prefix))
+        if not options:
+            return [], ()
+        choices.append(options)
+        # longer spellings first, so "shown" prefers the fullest reading
+        slots.append(tuple(sorted(slot, key=lambda alt: -len(alt[0]))))
+    variants = []
+    for combo in itertools.islice(itertools.product(*choices), MAX_VARIANTS + 1):
+        variants.append([w for part in combo for w in part])
+    return variants, tuple(slots)
+
+
+def compile_rules(data: dict, path: Path) -> Rules:
+    r = _Reader(path)
+    unknown = [k for k in data if k not in TOP_LEVEL]
+    if unknown:
+        raise r.fail(r.line_of(data, unknown[0]), f"unknown section {unknown[0]!r}; the file "
+                     f"has {', '.join(sorted(TOP_LEVEL))}")
+    phrases: list[Phrase] = []
+    matcher = Matcher()
+
+    def add(kind: str, language: str, text: str, weight: float, line: int,
+            scope: str = "", whole: int = -1) -> int:
+        variants, slots = _spellings(text, kind not in WHOLE_WORD_KINDS)
+        if not variants:
+            raise r.fail(line, f"{text!r} has no words to match")
+        if len(variants) > MAX_VARIANTS:
+            raise r.fail(line, f"{text!r} expands to more than {MAX_VARIANTS} spellings")
+        for variant in variants:
+            if variant[0][0] == GAP or variant[-1][0] == GAP:
+                raise r.fail(line, f"{text!r}: '{GAP}' must stand between two words")
+        index = len(phrases)
+        phrases.append(Phrase(text, kind, weight, language, line, scope, slots=slots,
+                              whole=whole))
+        for variant in variants:
+            matcher.add(index, variant)
+        return index
+
+    def add_phrase(kind: str, language: str, text: str, weight: float, line: int) -> None:
+        if TOGETHER not in text:
+            add(kind, language, text, weight, line)
+            return
+        pieces = [piece.strip() for piece in text.split(TOGETHER.strip())]
+        if not 2 <= len(pieces) <= MAX_PARTS or not all(pieces):
+            raise r.fail(line, f"{text!r}: 'a + b' takes 2 to {MAX_PARTS} non-empty parts")
+        index = len(phrases)
+        phrases.append(Phrase(text, kind, weight, language, line))
+        ids = tuple(add("part", language, piece, 0.0, line, whole=index) for piece in pieces)
+        phrases[index] = Phrase(text, kind, weight, language, line, parts=ids)
+
+    # --- thresholds and weights ---
+    thresholds = r.mapping(data.get("thresholds"), "thresholds", r.line_of(data, "thresholds"))
+    urgent_threshold = r.number(thresholds, "urgent", 6.0, "thresholds", 0.1)
+    semi_threshold = r.number(thresholds, "semi_urgent", 3.0, "thresholds", 0.1)
+    if semi_threshold > urgent_threshold:
+        raise r.fail(r.line_of(thresholds, "semi_urgent"),
+                     "thresholds.semi_urgent must not be above thresholds.urgent")
+    weights = r.mapping(data.get("weights"), "weights", r.line_of(data, "weights"))
+    for key in weights:
+        if key not in ("subject", "quoted"):
+            raise r.fail(r.line_of(weights, key), f"weights.{key}: use 'subject' or 'quoted'")
+    subject_factor = r.number(weights, "subject", 1.5, "weights", 0.0, 10.0)
+    quoted_factor = r.number(weights, "quoted", 0.2, "weights", 0.0, 1.0)
+    max_chars = int(r.number(data, "max_chars", 20_000, "", 1_000, 200_000))
+    matcher.gap_words = int(r.number(data, "gap_words", 3, "", 0, 10))
+
+    # --- negation ---
+    negation = r.mapping(data.get("negation"), "negation", r.line_of(data, "negation"))
+    for key in negation:
+        if key not in ("window_before", "window_after", "before", "after", "clause_breaks"):
+            raise r.fail(r.line_of(negation, key), f"negation.{key}: use window_before, "
+                         "window_after, before, after or clause_breaks")
+    window_before = int(r.number(negation, "window_before", 3, "negation", 0, 20))
+    window_after = int(r.number(negation, "window_after", 3, "negation", 0, 20))
+    for key, kind in (("before", "neg_before"), ("after", "neg_after"),
+                      ("clause_breaks", "clause_break")):
+        for language, text, _, line in r.entries(negation.get(key), f"negation.{key}",
+                                                 r.line_of(negation, key), None):
+            add(kind, language, text, 0.0, line)
+
+    # --- now (immediacy) ---
+    now = r.mapping(data.get("now"), "now", r.line_of(data, "now"))
+    for key in now:
+        if key not in ("max_boost", "phrases"):
+            raise r.fail(r.line_of(now, key), f"now.{key}: use max_boost or phrases")
+    now_max_boost = r.number(now, "max_boost", 3.0, "now", 0.0, 100.0)
+    for language, text, weight, line in r.entries(now.get("phrases"), "now.phrases",
+                                                  r.line_of(now, "phrases"),
+                                                  DEFAULT_WEIGHTS["now"]):
+        add("now", language, text, weight, line)
+
+    # --- contexts (time and other scopes) ---
+    times: dict[str, Context] = {}
+    table = r.mapping(data.get("contexts"), "contexts", r.line_of(data, "contexts"))
+    for name, scope in table.items():
+        where, line = f"contexts.{name}", r.line_of(table, name)
+        if name == "now":
+            raise r.fail(line, "contexts.now: 'now' is its own section; choose another name")
+        scope = r.mapping(scope, where, line)
+        for key in scope:
+            if key not in ("factors", "carry", "past", "phrases"):
+                raise r.fail(r.line_of(scope, key), f"{where}.{key}: use factors, carry, past "
+                                                    "or phrases")
+        past = scope.get("past", False)
+        if not isinstance(past, bool):
+            raise r.fail(r.line_of(scope, "past"), f"{where}.past must be true or false")
+        factors_node = r.mapping(scope.get("factors"), f"{where}.factors",
+                                 r.line_of(scope, "factors"))
+        factors = {}
+        for cls in factors_node:
+            if cls not in CLASSES:
+                raise r.fail(r.line_of(factors_node, cls), f"{where}.factors.{cls}: unknown "
+                             f"urgency; use {', '.join(CLASSES)}")
+            factors[cls] = r.number(factors_node, cls, 1.0, f"{where}.factors", 0.0, 10.0)
+        carry = int(r.number(scope, "carry", 0, where, 0, 50))
+        times[str(name)] = Context(str(name), factors, carry, past)
+        for language, text, _, pline in r.entries(scope.get("phrases"), f"{where}.phrases",
+                                                  r.line_of(scope, "phrases"), None):
+            add("time", language, text, 0.0, pline, str(name))
+
+    # --- calm ---
+    calm = r.mapping(data.get("calm"), "calm", r.line_of(data, "calm"))
+    for key in calm:
+        if key not in ("factor", "phrases"):
+            raise r.fail(r.line_of(calm, key), f"calm.{key}: use factor or phrases")
+    calm_factor = r.number(calm, "factor", 0.3, "calm", 0.0, 1.0)
+    for language, text, _, line in r.entries(calm.get("phrases"), "calm.phrases",
+                                             r.line_of(calm, "phrases"), None):
+        add("calm", language, text, 0.0, line)
+
+    # --- traps ---
+    for language, text, _, line in r.entries(data.get("traps"), "traps",
+                                             r.line_of(data, "traps"), None):
+        add("trap", language, text, 0.0, line)
+
+    # --- phrases ---
+    table = r.mapping(data.get("phrases"), "phrases", r.line_of(data, "phrases"))
+    for urgency, languages in table.items():
+        if urgency not in CLASSES:
+            raise r.fail(r.line_of(table, urgency),
+                         f"phrases.{urgency}: unknown urgency; use {', '.join(CLASSES)}")
+        for language, text, weight, line in r.entries(languages, f"phrases.{urgency}",
+                                                      r.line_of(table, urgency),
+                                                      DEFAULT_WEIGHTS[urgency]):
+            add_phrase(urgency, language, text, weight, line)
+    if not any(p.kind in CLASSES for p in phrases):
+        raise r.fail(r.line_of(data), "no classification phrases; add a 'phrases:' section")
+
+    matcher.freeze()
+    return Rules(
+        phrases=tuple(phrases),
+        matcher=matcher,
+        urgent_threshold=urgent_threshold,
+        semi_urgent_threshold=semi_threshold,
+        subject_factor=subject_factor,
+        quoted_factor=quoted_factor,
+        max_chars=max_chars,
+        negation_before=window_before,
+        negation_after=window_after,
+        contexts=times,
+        now_max_boost=now_max_boost,
+        calm_factor=calm_factor,
+        source=str(path),
+    )
+
+
+def read_rules(path: Path) -> Rules:
+    data = load_yaml(path)
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path}:1: expected a mapping with 'thresholds:' and 'phrases:'")
+    return compile_rules(data, path)

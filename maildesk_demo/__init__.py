@@ -1,0 +1,1 @@
+"""The `maildesk demo`: local mail servers on loopback and sample mails."""
