@@ -312,6 +312,32 @@ def status(ctx: click.Context) -> None:
 
 
 @main.command()
+@click.argument("message_id", type=int)
+@click.pass_context
+def replay(ctx: click.Context, message_id: int) -> None:
+    """Run a shunted mail (see `maildesk status`) through the pipeline again, after a fix.
+    What it queues is sent by the daemon, or by the next `poll --once`.
+
+    Example: maildesk replay 1234
+    """
+    from maildesk.desk import Desk
+    from maildesk.pipeline import replay as replay_mail
+
+    desk = Desk.open(_config(ctx, secrets=False), clock=ctx.obj["clock"])
+    try:
+        result = replay_mail(desk, message_id)
+    except ValueError as exc:
+        raise click.ClickException(str(exc)) from exc
+    finally:
+        desk.close()
+    click.echo(f"message {message_id}: now {result.kind}"
+               + (f" ({result.code})" if result.code else "")
+               + (f", message {result.message_row}" if result.message_row != message_id else ""))
+    if result.kind == "shunted":
+        sys.exit(1)
+
+
+@main.command()
 @click.argument("target", type=click.Path(path_type=Path))
 @click.pass_context
 def backup(ctx: click.Context, target: Path) -> None:

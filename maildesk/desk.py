@@ -10,7 +10,7 @@ from typing import TextIO
 from maildesk.clock import Clock
 from maildesk.config.settings import Config, Station
 from maildesk.errors import ConfigError
-from maildesk.mail.message import Templates, default_templates_dir
+from maildesk.mail.templates import Templates, default_templates_dir
 from maildesk.store.db import Store
 
 

@@ -1,32 +1,44 @@
-"""The life of one incoming mail, in order:
+"""The life of one incoming mail, as data: `STAGES` names each step in order.
 
-    store raw → parse → dedupe → sort → classify → record (+ queue outgoing mail)
+    (fetch and store raw: intake) → parse → dedupe → sort → classify → record
 
-`take_mail` runs these stages for one mail inside the caller's transaction, in a savepoint of
-its own: a mail that makes a stage fail is rolled back alone and recorded as *shunted* with
-the reason (its bytes are already stored, so it can be replayed); the batch carries on.
+Intake stores the raw bytes first (they are safe on disk before anything runs), then calls
+`take_mail` for each mail inside the batch's transaction. `take_mail` runs the stages in a
+savepoint of their own, all of them inside one shunt boundary: a mail that makes any stage
+fail is rolled back alone and recorded as *shunted* with the reason, and the batch carries on.
+`maildesk status` lists shunted mail; `maildesk replay ID` runs one through again after a fix.
 """
 
 from __future__ import annotations
 
 import logging
 import traceback
+from collections.abc import Callable
+from dataclasses import dataclass
 
 from maildesk.desk import Desk
 from maildesk.mail.parse import ParsedMail, parse_mail
-from maildesk.sorting.record import (
-    Incoming,
-    Recorded,
-    record_followup,
-    record_new,
-    record_officer,
-    record_other,
-    record_status,
-)
+from maildesk.sorting.record import Incoming, Recorded, recorder_for, starts_complaint
 from maildesk.sorting.rules import Context, Sorted, sort_mail
-from maildesk.triage.classify import classify
+from maildesk.triage.classify import Classification, classify
 
 log = logging.getLogger(__name__)
+
+
+@dataclass
+class Work:
+    """One mail on its way through the stages; each stage fills in its part."""
+
+    station_code: str
+    raw: bytes
+    sha256: str
+    uid: int | None
+    uidvalidity: int | None
+    mail: ParsedMail | None = None
+    item: Incoming | None = None
+    decision: Sorted | None = None
+    verdict: Classification | None = None
+    result: Recorded | None = None  # set by the stage that finishes the mail
 
 
 def dedupe_key(mail: ParsedMail, sha256: str) -> str:
@@ -34,19 +46,48 @@ def dedupe_key(mail: ParsedMail, sha256: str) -> str:
     return f"mid:{mail.message_id}" if mail.message_id else f"sha:{sha256}"
 
 
-def _decide(desk: Desk, item: Incoming, mail: ParsedMail) -> Recorded:
-    ctx = Context(desk.config, item.station, item.size, desk.store, desk.clock.now())
-    decision = sort_mail(mail, ctx)
-    if decision.kind in ("new", "oversize"):  # an oversize mail may still be an emergency
-        verdict = classify(desk.config.rules, mail.subject, mail.text)
-        return record_new(desk, item, mail, decision, verdict)
-    if decision.kind == "followup":
-        return record_followup(desk, item, mail, decision)
-    if decision.kind == "status":
-        return record_status(desk, item, mail, decision)
-    if decision.kind == "officer":
-        return record_officer(desk, item, mail, decision)
-    return record_other(desk, item, mail, decision)
+def parse(desk: Desk, work: Work) -> None:
+    work.mail = parse_mail(work.raw)
+    work.item = Incoming(desk.station(work.station_code), work.sha256, len(work.raw),
+                         dedupe_key(work.mail, work.sha256), work.uid, work.uidvalidity)
+
+
+def dedupe(desk: Desk, work: Work) -> None:
+    """A mail already recorded (redelivered, or fetched again after a crash) ends here."""
+    assert work.item is not None
+    seen = desk.store.find_message(work.station_code, work.item.dedupe_key)
+    if seen is not None:
+        work.result = Recorded(seen["kind"], seen["id"], None, duplicate=True)
+
+
+def sort(desk: Desk, work: Work) -> None:
+    assert work.item is not None and work.mail is not None
+    ctx = Context(desk.config, work.item.station, work.item.size, desk.store, desk.clock.now())
+    work.decision = sort_mail(work.mail, ctx)
+
+
+def triage(desk: Desk, work: Work) -> None:
+    """Only a mail that starts a complaint is classified (an oversize one may still be an
+    emergency)."""
+    assert work.decision is not None and work.mail is not None
+    if starts_complaint(work.decision.kind):
+        work.verdict = classify(desk.config.rules, work.mail.subject, work.mail.text)
+
+
+def record(desk: Desk, work: Work) -> None:
+    assert work.item is not None and work.mail is not None and work.decision is not None
+    recorder = recorder_for(work.decision.kind)
+    work.result = recorder(desk, work.item, work.mail, work.decision, work.verdict)
+
+
+Stage = Callable[[Desk, Work], None]
+STAGES: tuple[tuple[str, Stage], ...] = (
+    ("parse", parse),
+    ("dedupe", dedupe),
+    ("sort", sort),
+    ("classify", triage),
+    ("record", record),
+)
 
 
 def take_mail(desk: Desk, station_code: str, raw: bytes, uid: int | None = None,
@@ -56,25 +97,48 @@ def take_mail(desk: Desk, station_code: str, raw: bytes, uid: int | None = None,
     store = desk.store
     if sha is None:
         sha = store.save_raw(raw)  # the bytes are safe on disk before anything else happens
-    mail = parse_mail(raw)
-    item = Incoming(desk.station(station_code), sha, len(raw), dedupe_key(mail, sha), uid,
-                    uidvalidity)
-    seen = store.find_message(station_code, item.dedupe_key)
-    if seen is not None:
-        return Recorded(seen["kind"], seen["id"], None, duplicate=True)
+    work = Work(station_code, raw, sha, uid, uidvalidity)
+    stage_name = STAGES[0][0]
     try:
         with store.savepoint():
-            return _decide(desk, item, mail)
+            for name, stage in STAGES:
+                stage_name = name  # named in the shunt's reason if this stage fails
+                stage(desk, work)
+                if work.result is not None:
+                    return work.result
+        raise RuntimeError("no stage recorded the mail")
     except Exception as exc:  # noqa: BLE001 - the one place a bad mail is set aside
-        # The type only: an exception's message may quote the mail, which stays out of logs.
-        log.error("station %s: mail %s shunted (%s); `maildesk status` shows the reason",
-                  station_code, sha[:12], type(exc).__name__)
-        decision = Sorted("shunted", f"{type(exc).__name__}: {exc}")
-        with store.savepoint():
-            row = store.add_message(
-                station=station_code, dedupe_key=item.dedupe_key, sha256=sha, size=len(raw),
-                message_id=mail.message_id, uidvalidity=uidvalidity, uid=uid,
-                from_addr=mail.from_addr, subject=mail.subject, kind=decision.kind,
-                reason=decision.reason, parse_error=traceback.format_exc(limit=5),
-            )
-        return Recorded("shunted", row)
+        return _shunt(desk, work, stage_name, exc)
+
+
+def _shunt(desk: Desk, work: Work, stage_name: str, exc: Exception) -> Recorded:
+    # The type only: an exception's message may quote the mail, which stays out of logs.
+    log.error("station %s: mail %s shunted at %s (%s); `maildesk status` shows the reason",
+              work.station_code, work.sha256[:12], stage_name, type(exc).__name__)
+    mail = work.mail
+    key = work.item.dedupe_key if work.item else f"sha:{work.sha256}"
+    with desk.store.savepoint():
+        row = desk.store.add_message(
+            station=work.station_code, dedupe_key=key, sha256=work.sha256, size=len(work.raw),
+            message_id=mail.message_id if mail else None, uidvalidity=work.uidvalidity,
+            uid=work.uid, from_addr=mail.from_addr if mail else None,
+            subject=mail.subject if mail else None, kind="shunted",
+            reason=f"{stage_name}: {type(exc).__name__}: {exc}",
+            parse_error=traceback.format_exc(limit=5),
+        )
+    return Recorded("shunted", row)
+
+
+def replay(desk: Desk, message_row: int) -> Recorded:
+    """Run a shunted mail through the stages again (after a fix). Its shunted record makes way
+    for the new one in the same transaction, so the mail is never recorded twice; if it fails
+    again it is shunted again, with the new reason."""
+    store = desk.store
+    row = store.message(message_row)
+    if row is None or row["kind"] != "shunted":
+        raise ValueError(f"message {message_row} is not a shunted mail")
+    raw = store.read_raw(row["sha256"])
+    with store.transaction():
+        store.delete_message(message_row)
+        return take_mail(desk, row["station"], raw, row["uid"], row["uidvalidity"],
+                         row["sha256"])

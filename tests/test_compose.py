@@ -17,14 +17,8 @@ from typing import Any
 import jinja2
 import pytest
 
-from maildesk.mail.message import (
-    SUBJECT_VALUE_MAX_CHARS,
-    Templates,
-    build_message,
-    default_templates_dir,
-    make_message_id,
-    sanitize_header_text,
-)
+from maildesk.mail.message import build_message, make_message_id, sanitize_header_text
+from maildesk.mail.templates import SUBJECT_VALUE_MAX_CHARS, Templates, default_templates_dir
 from maildesk.officer.commands import CANONICAL
 
 LANGS = ("en", "hi", "bn", "mr")

@@ -21,6 +21,7 @@ from servers import Dovecot, MailboxUser, SmtpRecorder
 
 from maildesk.clock import FakeClock
 from maildesk.daemon import poll_once
+from maildesk.desk import Desk
 from maildesk.faults import FAULT_EXIT_CODE
 from maildesk.store.db import Store
 
@@ -347,7 +348,7 @@ def test_a_mail_that_breaks_a_stage_is_shunted_and_the_batch_goes_on(
             raise ValueError(f"cannot classify {subject}")  # a bug, quoting the mail
         return real(rules, subject, text)
 
-    monkeypatch.setattr(maildesk.pipeline, "classify", classify)
+    monkeypatch.setattr(maildesk.pipeline, "classify", classify)  # the classify stage's
     report = asyncio.run(poll_once(config))
 
     assert report.passes[0].kinds == {"new": 2, "shunted": 1}
@@ -356,3 +357,19 @@ def test_a_mail_that_breaks_a_stage_is_shunted_and_the_batch_goes_on(
     assert "ValueError" in shunted["reason"]
     assert Store(config.data_dir).read_raw(shunted["sha256"]) == fixture("hi_theft.eml")
     assert "चोरी" not in caplog.text  # complaint text stays out of the logs
+    assert shunted["reason"].startswith("classify: ValueError")  # the stage is named
+
+    # After the fix, `maildesk replay` runs it through again: one complaint, no second record.
+    monkeypatch.setattr(maildesk.pipeline, "classify", real)
+    desk = Desk.open(config)
+    try:
+        again = maildesk.pipeline.replay(desk, shunted["id"])
+        assert again.kind == "new" and again.code
+        kinds = Counter(r["kind"] for r in desk.store.query("SELECT kind FROM messages"))
+        assert kinds == {"new": 3}
+        with pytest.raises(ValueError, match="not a shunted mail"):
+            maildesk.pipeline.replay(desk, again.message_row)
+    finally:
+        desk.close()
+    asyncio.run(poll_once(config))  # the outbox drains: the resident is answered once
+    assert len(sent_to(smtp, parse(fixture("hi_theft.eml"))["From"].addresses[0].addr_spec)) == 1

@@ -8,7 +8,8 @@ from typing import Any
 import jinja2
 import pytest
 
-from maildesk.mail.message import Templates, build_message, default_templates_dir
+from maildesk.mail.message import build_message
+from maildesk.mail.templates import Templates, default_templates_dir
 from maildesk.officer.commands import CANONICAL
 
 LANGS = ("en", "hi", "bn", "mr")

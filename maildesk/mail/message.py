@@ -1,12 +1,5 @@
-"""Outgoing mail: render the text from templates and build the RFC 5322 bytes.
-
-Two halves:
-
-* :class:`Templates` renders ``templates/<lang>/<name>.txt``.  The first line of every
-  template is ``Subject: ...``, then a blank line, then the body.  The subject line and the
-  body are compiled as two separate jinja templates, so a value containing a newline can
-  never move text from the subject into the body (or the other way round), and the rendered
-  subject is reduced to a single line with control characters removed.
+"""Outgoing mail as bytes: :func:`build_message` writes the RFC 5322 message (the text comes
+from :mod:`maildesk.mail.templates`).
 
 * :func:`build_message` writes the message bytes.  The headers that carry user-controlled
   text (Subject, display names, extra headers) are encoded and folded here by hand, because
@@ -29,7 +22,6 @@ from __future__ import annotations
 
 import base64
 import binascii
-import os
 import re
 import unicodedata
 from collections.abc import Mapping, Sequence
@@ -37,15 +29,9 @@ from datetime import UTC, datetime
 from email.message import MIMEPart
 from email.policy import SMTP
 from email.utils import format_datetime, parseaddr
-from pathlib import Path
-from typing import Any
-
-import jinja2
 
 __all__ = [
-    "Templates",
     "build_message",
-    "default_templates_dir",
     "make_message_id",
     "sanitize_header_text",
 ]
@@ -82,152 +68,6 @@ def _sanitize_body(text: str) -> str:
     text = text.replace("\r\n", "\n").replace("\r", "\n")
     text = _BODY_CONTROLS_RE.sub("", text)
     return _SURROGATES_RE.sub("\ufffd", text)
-
-
-# ---------------------------------------------------------------------------------------------
-# Templates
-# ---------------------------------------------------------------------------------------------
-
-_NAME_RE = re.compile(r"^[a-z0-9_]+$")
-_LANG_RE = re.compile(r"^[a-z]{2,3}$")
-_FALLBACK_LANGUAGE = "en"
-# A value shown in a subject line is cut to this many characters.  A resident can send a
-# subject of any length; echoing a megabyte back in our reply would make the reply bounce.
-SUBJECT_VALUE_MAX_CHARS = 500
-# Reply prefixes that mail clients add; "Re: Re: " looks broken, so the ack strips them.
-_REPLY_PREFIX_RE = re.compile(r"^(?:\s*(?:re|aw|sv|antw|r)\s*(?:\[\d+\])?\s*:\s*)+", re.I)
-
-
-def _strip_reply_prefix(value: object) -> str:
-    return _REPLY_PREFIX_RE.sub("", str(value)).strip()
-
-
-def _finalize(value: Any) -> Any:
-    # Optional values (code=None, resident_name=None) print as nothing instead of "None".
-    return "" if value is None else value
-
-
-class Templates:
-    """Per-language plain-text mail templates.
-
-    ``render`` is called for every incoming mail, so compiled templates are cached in a dict
-    keyed by (name, language) and the files are never stat'ed again after the first use
-    (jinja's ``auto_reload`` is off).  Restart the process to pick up edited templates.
-    """
-
-    def __init__(self, directory: Path) -> None:
-        directory = Path(directory)
-        if not directory.is_dir():
-            raise FileNotFoundError(f"templates directory not found: {directory}")
-        self.directory = directory
-        self._env = jinja2.Environment(
-            loader=jinja2.FileSystemLoader(str(directory), encoding="utf-8"),
-            undefined=jinja2.StrictUndefined,
-            trim_blocks=True,
-            keep_trailing_newline=True,
-            # text/plain: HTML escaping would put "&amp;" into residents' mail.  Injection into
-            # headers is handled by sanitising the rendered subject, not by escaping.
-            autoescape=False,
-            auto_reload=False,
-            finalize=_finalize,
-        )
-        self._env.filters["strip_reply_prefix"] = _strip_reply_prefix
-        self._cache: dict[tuple[str, str], tuple[jinja2.Template, jinja2.Template]] = {}
-
-    @staticmethod
-    def _check_name(name: str) -> str:
-        name = name.removesuffix(".txt")
-        if not _NAME_RE.match(name):
-            raise ValueError(f"bad template name: {name!r}")
-        return name
-
-    @staticmethod
-    def _normalize_language(language: str | None) -> str:
-        # "bn-IN", "hi_IN", "MR" -> "bn", "hi", "mr".  Anything odd (and anything that could
-        # escape the directory) falls back to English.
-        lang = (language or "").strip().lower().replace("_", "-").split("-", 1)[0]
-        return lang if _LANG_RE.match(lang) else _FALLBACK_LANGUAGE
-
-    def _path(self, name: str, language: str) -> Path:
-        return self.directory / language / f"{name}.txt"
-
-    def has(self, name: str, language: str) -> bool:
-        """True if ``templates/<language>/<name>.txt`` itself exists (no English fallback)."""
-        return self._path(self._check_name(name), self._normalize_language(language)).is_file()
-
-    def _load(self, name: str, lang: str) -> tuple[jinja2.Template, jinja2.Template]:
-        key = (name, lang)
-        cached = self._cache.get(key)
-        if cached is not None:
-            return cached
-        source_lang = lang if self._path(name, lang).is_file() else _FALLBACK_LANGUAGE
-        if source_lang != lang and (name, source_lang) in self._cache:
-            pair = self._cache[(name, source_lang)]
-        else:
-            pair = self._compile(name, source_lang)
-        self._cache[key] = pair
-        return pair
-
-    def _compile(self, name: str, lang: str) -> tuple[jinja2.Template, jinja2.Template]:
-        rel = f"{lang}/{name}.txt"
-        loader = self._env.loader
-        assert loader is not None
-        source, filename, _ = loader.get_source(self._env, rel)  # raises TemplateNotFound
-        source = source.removeprefix("\ufeff")  # a BOM left by a Windows editor
-        first, sep, rest = source.partition("\n")
-        if not first.startswith("Subject:") or not sep:
-            raise jinja2.TemplateSyntaxError("first line must be 'Subject: ...'", 1, rel, filename)
-        second, _, body = rest.partition("\n")
-        if second.strip():
-            raise jinja2.TemplateSyntaxError(
-                "second line must be blank (it separates subject and body)", 2, rel, filename
-            )
-        subject_src = first[len("Subject:") :].strip()
-        # The comment spans lines 1-2 and trim_blocks eats its newline, so jinja's error
-        # messages report the same line numbers as the file.
-        body_src = "{#\n#}\n" + body
-        return (
-            self._from_source(subject_src, f"{rel}#subject", filename),
-            self._from_source(body_src, rel, filename),
-        )
-
-    def _from_source(self, source: str, name: str, filename: str | None) -> jinja2.Template:
-        code = self._env.compile(source, name, filename)
-        return self._env.template_class.from_code(self._env, code, self._env.globals, None)
-
-    def render(self, name: str, language: str, **context: Any) -> tuple[str, str]:
-        """Render template ``name`` in ``language`` and return ``(subject, body)``.
-
-        Falls back to English when ``templates/<language>/<name>.txt`` is missing.  The
-        subject is one line without control characters; every string value used by the
-        subject line is cut to :data:`SUBJECT_VALUE_MAX_CHARS` characters.
-        """
-        lang = self._normalize_language(language)
-        subject_tpl, body_tpl = self._load(self._check_name(name), lang)
-        subject_ctx = {
-            k: (v[:SUBJECT_VALUE_MAX_CHARS] + "…")
-            if isinstance(v, str) and len(v) > SUBJECT_VALUE_MAX_CHARS
-            else v
-            for k, v in context.items()
-        }
-        subject = sanitize_header_text(subject_tpl.render(subject_ctx)).strip()
-        return subject, body_tpl.render(context)
-
-
-def default_templates_dir() -> Path:
-    """Where the templates live.
-
-    Order: ``$MAILDESK_TEMPLATES``; ``maildesk/templates`` (package data once the wheel
-    ships it); the checkout's top-level ``templates/`` next to the package.
-    """
-    override = os.environ.get("MAILDESK_TEMPLATES")
-    if override:
-        return Path(override)
-    package_dir = Path(__file__).resolve().parent.parent  # maildesk/
-    bundled = package_dir / "templates"
-    if bundled.is_dir():
-        return bundled
-    return package_dir.parent / "templates"
 
 
 # ---------------------------------------------------------------------------------------------
@@ -512,6 +352,7 @@ def build_message(
     extra_headers: Mapping[str, str] = {},  # noqa: B006 - read only, never mutated
     date: datetime | None = None,
     attachments: Sequence[tuple[str, str, bytes]] = (),
+    html: str | None = None,
 ) -> bytes:
     """Build a complete message (CRLF line ends, 7-bit headers) ready for SMTP or IMAP.
 
@@ -524,6 +365,7 @@ def build_message(
     * ``attachments`` are ``(filename, content_type, data)``; with any, the message becomes
       multipart/mixed.  message/* and multipart/* types are sent as application/octet-stream
       (they cannot be base64-encoded legally).
+    * ``html`` adds an HTML alternative to the text (multipart/alternative, text first).
 
     Raises ValueError for addresses that cannot be written (e.g. non-ASCII local parts), a
     malformed ``message_id`` or an extra header that clashes with one written here.
@@ -575,6 +417,13 @@ def build_message(
     head.append("MIME-Version: 1.0\r\n")
 
     clean_body = _sanitize_body(body)
+    if html is not None:
+        if attachments:
+            raise ValueError("html and attachments together are not written")
+        part = MIMEPart(policy=_POLICY)
+        part.set_content(clean_body, subtype="plain", charset="utf-8")
+        part.add_alternative(html, subtype="html", charset="utf-8")
+        return "".join(head).encode("ascii") + part.as_bytes(policy=_POLICY)
     if not attachments:
         # The common case (every ack and notification) is written directly: the email
         # package's MIME machinery costs about 0.4 ms per message, more than everything else.

@@ -120,11 +120,7 @@ def queue_oversize(desk: Desk, station: Station, mail: ParsedMail, size: int,
 
 def _resident_thread(desk: Desk, complaint: dict) -> tuple[str | None, tuple[str, ...]]:
     """Resident mails thread under the resident's first mail of the complaint."""
-    first = desk.store.one(
-        "SELECT message_id FROM messages WHERE complaint_id = ? AND message_id IS NOT NULL "
-        "AND from_addr = ? ORDER BY id LIMIT 1", (complaint["id"], complaint["resident_addr"]),
-    )
-    return (first["message_id"], ()) if first else (None, ())
+    return desk.store.first_message_id_from(complaint["id"], complaint["resident_addr"]), ()
 
 
 def queue_resident(desk: Desk, station: Station, complaint: dict, template: str,
@@ -157,8 +153,7 @@ def queue_officers(desk: Desk, station: Station, complaint: dict, template: str,
 def queue_transfer_notify(desk: Desk, target: Station, complaint: dict, old: Station,
                           officer: str, note: str) -> str | None:
     """The new station's officers get the whole complaint, sent from their own desk."""
-    first = desk.store.one("SELECT * FROM messages WHERE complaint_id = ? ORDER BY id LIMIT 1",
-                           (complaint["id"],))
+    first = desk.store.first_message(complaint["id"])
     history = history_of(desk, complaint)
     attachments = desk.store.attachments(first["id"]) if first else []
     return _queue(
@@ -196,8 +191,7 @@ def _detail_text(detail: dict) -> str:
 
 def queue_agency(desk: Desk, station: Station, complaint: dict, agency: Any,
                  note: str) -> str | None:
-    first = desk.store.one("SELECT text FROM messages WHERE complaint_id = ? ORDER BY id "
-                           "LIMIT 1", (complaint["id"],))
+    first = desk.store.first_message(complaint["id"])
     return _queue(
         desk, station, kind="agency", to=[agency.address], template="agency", language="en",
         context={"code": complaint["code"], "station_name": station.name,
@@ -230,8 +224,7 @@ def queue_alert(desk: Desk, station: Station, complaint: dict, template: str, to
                 tier: str, due: datetime) -> int | None:
     """An escalation about one complaint, from its station's desk so that a reply (from an
     officer or the DCP) comes back to it and can carry commands."""
-    first = desk.store.one("SELECT text FROM messages WHERE complaint_id = ? ORDER BY id "
-                           "LIMIT 1", (complaint["id"],))
+    first = desk.store.first_message(complaint["id"])
     created = datetime.fromisoformat(complaint["created_at"])
     message_id = _queue(
         desk, station, kind=f"alert_{tier}", to=to, template=template, language="en",
@@ -246,8 +239,7 @@ def queue_alert(desk: Desk, station: Station, complaint: dict, template: str, to
     )
     if message_id is None:
         return None
-    row = desk.store.one("SELECT id FROM outbox WHERE message_id = ?", (message_id,))
-    return row["id"] if row else None
+    return desk.store.outbox_id(message_id)
 
 
 def queue_station_alert(desk: Desk, station: Station, template: str, to: list[str],

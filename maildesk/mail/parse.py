@@ -41,6 +41,7 @@ from typing import TypeVar
 from inscriptis import get_text
 
 from maildesk.mail.language import detect_language
+from maildesk.mail.patterns import is_reply_or_forward
 
 MAX_ATTACHMENTS = 100
 MAX_DEPTH = 20  # MIME nesting we follow; real mail rarely exceeds 5
@@ -836,7 +837,6 @@ _ATTRIBUTION = re.compile(r"(?m)^On\b[^\n]{0,300}(?:\n[^\n]{0,300})?\bwrote:[ \t
 _ORIGINAL_MESSAGE = re.compile(
     r"(?m)^[ \t]*-{2,}[ \t]*(?:Original|Forwarded) [Mm]essage[ \t]*-{2,}"
 )
-_REPLY_PREFIX = re.compile(r"(?i)^\s*(?:re|fwd?|aw|wg|sv)\s*:")
 
 
 def _html_to_text(markup: str, notes: list[str]) -> str:
@@ -910,7 +910,7 @@ def _language_sample(subject: str, text: str) -> str:
     text = text[:20_000]  # detect_language reads only the start anyway
     own = _ORIGINAL_MESSAGE.split(text, maxsplit=1)[0]
     own = _ATTRIBUTION.sub("", _QUOTED_LINE.sub("", own))
-    if _REPLY_PREFIX.match(subject):
+    if is_reply_or_forward(subject):
         subject = ""
     return f"{subject}\n{own if own.strip() else text}"
 

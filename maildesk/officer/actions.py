@@ -8,18 +8,17 @@ caller's transaction.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable
 from dataclasses import dataclass
 
 from maildesk.config.settings import Station
 from maildesk.desk import Desk
 from maildesk.mail.outgoing import queue_agency, queue_resident, queue_transfer_notify
+from maildesk.mail.patterns import CODE_ALONE
 from maildesk.officer.commands import Command
 from maildesk.sweeps.sla import pause, resume
 
 URGENCY_OF = {"urgent": "urgent", "semi": "semi_urgent", "routine": "non_urgent"}
-CODE = re.compile(r"^[A-Z]{2,6}-\d{4}-\d{4,6}$")
 STATUS_WORDS = {"received": "received", "acknowledged": "acknowledged",
                 "in_process": "in process", "incomplete_info": "waiting for the resident",
                 "transferred": "transferred", "closed": "closed"}
@@ -164,7 +163,7 @@ def assign(acting: Acting, arg: str) -> str:
 def duplicate(acting: Acting, arg: str) -> str:
     _open(acting, "duplicate")
     code = _need(arg, "duplicate", "the earlier complaint's code").split()[0].upper()
-    if not CODE.match(code):
+    if not CODE_ALONE.match(code):
         raise Refused(f"#duplicate: {code!r} is not a complaint code like BHL-2611-0007")
     original = acting.desk.store.complaint_by_code(code)
     if original is None or original["id"] == acting.complaint["id"]:

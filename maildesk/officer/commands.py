@@ -25,8 +25,9 @@ import re
 import unicodedata
 from dataclasses import dataclass
 
+from maildesk.mail.patterns import CODE, CODE_ALONE
+
 NOTE_LIKE = frozenset({"progress", "note", "incomplete", "close"})
-CODE = re.compile(r"\b[A-Z]{2,6}-\d{4}-\d{4,6}\b", re.IGNORECASE)
 
 # Aliases -> canonical name, matched case-insensitively (see _key).
 COMMANDS: dict[str, str] = {
@@ -175,7 +176,7 @@ def _attempt(line: str, top: bool, single: bool) -> tuple[str, str] | None:
 def _checkable(name: str, arg: str) -> bool:
     """A bare one-line reply reads as a command only with an argument that proves it."""
     if name == "duplicate":
-        return bool(CODE.fullmatch(arg))
+        return bool(CODE_ALONE.match(arg))
     if name in ("transfer", "forward"):
         return bool(_STATION.match(arg) or _ADDRESS.match(arg))
     if name == "assign":

@@ -100,37 +100,32 @@ def desk_status(desk: Desk) -> list[str]:
             f"FAILING x{row['failures']}: {row['last_error']}")
         lines.append(f"{station.code:<8} {last:<24} {mail:<24} {state}")
     counts = desk.store.outbox_counts()
-    oldest = desk.store.one("SELECT min(created_at) AS t FROM outbox WHERE status = 'pending'")
+    oldest = desk.store.oldest_waiting()
     backlog = f"outbox: {counts.get('pending', 0)} waiting, {counts.get('sent', 0)} sent, " \
               f"{counts.get('failed', 0)} failed"
-    if oldest and oldest["t"]:
-        backlog += f"; oldest waiting since {desk.local_time(datetime.fromisoformat(oldest['t']))}"
+    if oldest:
+        backlog += f"; oldest waiting since {desk.local_time(datetime.fromisoformat(oldest))}"
     lines += ["", backlog]
-    incidents = desk.store.query("SELECT * FROM incidents WHERE recovered_at IS NULL")
+    incidents = desk.store.all_open_incidents()
     for incident in incidents:
         lines.append(f"incident: {incident['station']} {incident['kind']} since "
                      f"{desk.local_time(datetime.fromisoformat(incident['started_at']))}")
-    errors = desk.store.query(
-        "SELECT kind, last_error, created_at FROM outbox WHERE last_error IS NOT NULL "
-        "ORDER BY id DESC LIMIT 5")
-    shunted = desk.store.query("SELECT station, reason, received_at FROM messages "
-                               "WHERE kind = 'shunted' ORDER BY id DESC LIMIT 5")
+    errors = desk.store.outbox_errors(5)
+    shunted = desk.store.shunted(20)
     if errors or shunted:
         lines.append("\nrecent errors:")
     for row in errors:
         lines.append(f"  outbox {row['kind']}: {row['last_error']}")
     for row in shunted:
-        lines.append(f"  {row['station']} mail set aside: {row['reason']}")
+        lines.append(f"  {row['station']} mail {row['id']} set aside: {row['reason']} "
+                     f"(`maildesk replay {row['id']}` after a fix)")
     return lines
 
 
 def overrides(desk: Desk, limit: int) -> list[str]:
     """Officers' re-classifications, with the phrases that had decided the first urgency:
     the material for tuning config/rules.yaml."""
-    rows = desk.store.query(
-        "SELECT e.at, e.actor, e.detail, c.code, c.station FROM events e JOIN complaints c "
-        "ON c.id = e.complaint_id WHERE e.action = 'reclassified' ORDER BY e.id DESC LIMIT ?",
-        (limit,))
+    rows = desk.store.reclassifications(limit)
     lines = []
     for row in rows:
         detail = json.loads(row["detail"] or "{}")

@@ -19,13 +19,7 @@ import secrets
 import statistics
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
-from email.message import MIMEPart
-from email.policy import SMTP
-from functools import cache
-from pathlib import Path
 from typing import Any
-
-import jinja2
 
 from maildesk.clock import from_iso, to_iso
 from maildesk.config.settings import URGENCIES, Station, Zone
@@ -328,21 +322,11 @@ def _tone(change: Change) -> str:
     return "good" if change.delta * better > 0 else "bad"
 
 
-@cache
-def _html_environment(directory: str) -> jinja2.Environment:
-    return jinja2.Environment(
-        loader=jinja2.FileSystemLoader(directory, encoding="utf-8"),
-        autoescape=True, undefined=jinja2.StrictUndefined, trim_blocks=True,
-        lstrip_blocks=True, keep_trailing_newline=True, auto_reload=False,
-    )
-
-
 def render_digest(desk: Desk, digest: Digest) -> tuple[str, str, str]:
     """(subject, plain text, HTML). The HTML template is auto-escaped."""
     context = digest_context(desk, digest)
     subject, text = desk.templates.render("digest", "en", **context)
-    directory = Path(desk.templates.directory)
-    html = _html_environment(str(directory)).get_template("en/digest.html").render(context)
+    html = desk.templates.render_html("digest", "en", **context)
     return subject, text, html
 
 
@@ -354,19 +338,15 @@ def build_digest_mail(desk: Desk, digest: Digest, to: list[str], message_id: str
     encodes the subject and names safely), sent from the zone's first station."""
     subject, text, html = render_digest(desk, digest)
     sender = _sender(desk, digest.zone)
-    raw = build_message(
+    return build_message(
         from_addr=sender.address, from_name=f"maildesk {digest.zone.name}", to_addrs=to,
-        subject=subject, body="", message_id=message_id, auto_submitted="auto-generated",
+        subject=subject, body=text, html=html, message_id=message_id,
+        auto_submitted="auto-generated",
         reply_to=desk.config.admins[0] if desk.config.admins else None,
         extra_headers={"X-Maildesk-Zone": digest.zone.code,
                        "X-Maildesk-Digest": digest.day.isoformat()},
         date=desk.clock.now(),
     )
-    head, mime_version, _ = raw.partition(b"\r\nMIME-Version: 1.0\r\n")
-    part = MIMEPart(policy=SMTP)
-    part.set_content(text, subtype="plain", charset="utf-8")
-    part.add_alternative(html, subtype="html", charset="utf-8")
-    return head + mime_version + part.as_bytes(policy=SMTP)
 
 
 def _sender(desk: Desk, zone: Zone) -> Station:

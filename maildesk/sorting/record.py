@@ -3,10 +3,10 @@ events, and the outgoing mail it causes — all inside the caller's transaction.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from maildesk.clock import to_iso
 from maildesk.config.settings import Station
 from maildesk.desk import Desk
 from maildesk.mail.outgoing import (
@@ -28,9 +28,6 @@ from maildesk.officer.commands import parse_commands
 from maildesk.sorting.rules import Sorted
 from maildesk.sweeps.sla import resume
 from maildesk.triage.classify import Classification
-
-# Mails we never answer and whose attachments are not worth keeping apart from the raw mail.
-SILENT = ("unreadable", "own", "bounce", "autoreply", "list", "rate_limited")
 
 
 @dataclass(frozen=True)
@@ -62,7 +59,7 @@ def _message_row(desk: Desk, item: Incoming, mail: ParsedMail, decision: Sorted,
         subject=mail.subject, language=mail.language, text=mail.text, kind=decision.kind,
         reason=decision.reason, complaint_id=complaint_id, parse_error=mail.error,
     )
-    if decision.kind not in SILENT:
+    if not is_silent(decision.kind):
         for attachment in mail.attachments:
             desk.store.save_blob(attachment.data, attachment.sha256)
             desk.store.add_attachment(row, attachment.filename, attachment.content_type,
@@ -71,7 +68,8 @@ def _message_row(desk: Desk, item: Incoming, mail: ParsedMail, decision: Sorted,
 
 
 def record_new(desk: Desk, item: Incoming, mail: ParsedMail, decision: Sorted,
-               verdict: Classification) -> Recorded:
+               verdict: Classification | None) -> Recorded:
+    assert verdict is not None, "a new complaint is classified before it is recorded"
     station, store, now = item.station, desk.store, desk.clock.now()
     code = store.next_code(station.code, now.astimezone(desk.config.timezone))
     complaint_id = store.add_complaint(
@@ -94,7 +92,8 @@ def record_new(desk: Desk, item: Incoming, mail: ParsedMail, decision: Sorted,
     return Recorded(decision.kind, row, code)
 
 
-def record_followup(desk: Desk, item: Incoming, mail: ParsedMail, decision: Sorted) -> Recorded:
+def record_followup(desk: Desk, item: Incoming, mail: ParsedMail, decision: Sorted,
+                    verdict: Classification | None = None) -> Recorded:
     """A resident adds to a complaint. Only the filer's reply moves it on: an answer to an
     information request puts it back in process, a reply to the closure reopens it."""
     complaint = decision.complaint
@@ -133,7 +132,8 @@ SHOWN_TO_FILER = ("received", "acknowledged", "progress", "incomplete", "info_re
                   "closed", "reopened", "transferred", "forwarded", "duplicate")
 
 
-def record_officer(desk: Desk, item: Incoming, mail: ParsedMail, decision: Sorted) -> Recorded:
+def record_officer(desk: Desk, item: Incoming, mail: ParsedMail, decision: Sorted,
+                   verdict: Classification | None = None) -> Recorded:
     """An officer's reply: check they may act on that complaint, then carry out the commands
     and confirm; anything refused or not understood gets a help reply, never silence."""
     complaint = decision.complaint
@@ -174,16 +174,15 @@ def record_officer(desk: Desk, item: Incoming, mail: ParsedMail, decision: Sorte
 def _alert_on_repeated_refusals(desk: Desk, item: Incoming, mail: ParsedMail, why: str) -> None:
     """Tell the administrators once a day when someone keeps trying to act without right."""
     since = desk.clock.now() - timedelta(days=1)
-    rows = desk.store.query(
-        "SELECT reason FROM messages WHERE kind = 'refused' AND from_addr = ? AND "
-        "received_at >= ?", (mail.from_addr, to_iso(since)))
-    if len(rows) == REFUSALS_BEFORE_ALERT:
+    reasons = desk.store.refusals_since(mail.from_addr, since)
+    if len(reasons) == REFUSALS_BEFORE_ALERT:
         queue_admins(desk, item.station, "admin_refusals", {
-            "station": item.station.code, "address": mail.from_addr, "count": len(rows),
-            "reasons": sorted({r["reason"] for r in rows}), "since": desk.local_time(since)})
+            "station": item.station.code, "address": mail.from_addr, "count": len(reasons),
+            "reasons": sorted(set(reasons)), "since": desk.local_time(since)})
 
 
-def record_status(desk: Desk, item: Incoming, mail: ParsedMail, decision: Sorted) -> Recorded:
+def record_status(desk: Desk, item: Incoming, mail: ParsedMail, decision: Sorted,
+                  verdict: Classification | None = None) -> Recorded:
     complaint = decision.complaint
     if complaint is None and decision.code:
         complaint = desk.store.complaint_by_code(decision.code)
@@ -197,7 +196,8 @@ def record_status(desk: Desk, item: Incoming, mail: ParsedMail, decision: Sorted
     return Recorded("status", row, complaint["code"] if complaint else None)
 
 
-def record_other(desk: Desk, item: Incoming, mail: ParsedMail, decision: Sorted) -> Recorded:
+def record_other(desk: Desk, item: Incoming, mail: ParsedMail, decision: Sorted,
+                 verdict: Classification | None = None) -> Recorded:
     """Mail that starts nothing: recorded for the audit trail, never answered."""
     complaint = decision.complaint
     row = _message_row(desk, item, mail, decision, complaint["id"] if complaint else None)
@@ -209,3 +209,28 @@ def record_other(desk: Desk, item: Incoming, mail: ParsedMail, decision: Sorted)
             if address not in ours:
                 desk.store.mark_undeliverable(address, f"bounce in message {row}")
     return Recorded(decision.kind, row, complaint["code"] if complaint else None)
+
+
+Recorder = Callable[[Desk, Incoming, ParsedMail, Sorted, Classification | None], Recorded]
+# The kinds of mail that are answered, each with its recorder; this table is the one place
+# that says so. Every other kind (see sorting.rules.KINDS) is recorded and never answered.
+ANSWERED: dict[str, Recorder] = {
+    "new": record_new,
+    "oversize": record_new,  # recorded whole; may still be an emergency
+    "followup": record_followup,
+    "status": record_status,
+    "officer": record_officer,
+}
+
+
+def recorder_for(kind: str) -> Recorder:
+    return ANSWERED.get(kind, record_other)
+
+
+def starts_complaint(kind: str) -> bool:
+    return ANSWERED.get(kind) is record_new
+
+
+def is_silent(kind: str) -> bool:
+    """Never answered, and attachments not kept apart from the raw mail."""
+    return kind not in ANSWERED

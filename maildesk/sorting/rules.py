@@ -11,20 +11,16 @@ from typing import Any, Protocol
 
 from maildesk.config.settings import Config, Station
 from maildesk.mail.parse import ParsedMail, header_values
+from maildesk.mail.patterns import CODE, OWN_MESSAGE_ID, STATUS
 from maildesk.mail.quotes import visible_reply
 
-CODE_PATTERN = re.compile(r"\b([A-Z]{2,6}-\d{4}-\d{4,6})\b", re.IGNORECASE)
-STATUS_PATTERN = re.compile(r"^\s*(?:status|স্ট্যাটাস|स्थिति|स्टेटस)\b[\s:]*([A-Z]{2,6}-\d{4}-\d{4,6})?",
-                            re.IGNORECASE)
-# Our Message-IDs: <kind>.<code>.<random>@<message_domain> (see outgoing.py).
-OWN_MESSAGE_ID = re.compile(r"^[a-z_]+\.[A-Za-z0-9-]+\.[0-9a-f]{12}@")
 _DAEMON_SENDERS = re.compile(r"^(mailer-daemon|postmaster|no-?reply|do-?not-?reply|bounce[s]?)"
                              r"([+-].*)?@", re.IGNORECASE)
 
 # A status request may carry a greeting and a name; more than this is a follow-up.
 MAX_STATUS_WORDS_CHARS = 80
 
-# What sorting can decide. "new", "oversize", "followup", "officer" and "status" are answered.
+# What sorting can decide; which kinds are answered is said once, in sorting.record.ANSWERED.
 KINDS = ("unreadable", "own", "bounce", "autoreply", "list", "officer", "status", "followup",
          "rate_limited", "oversize", "new")
 
@@ -126,12 +122,12 @@ def status_request(mail: ParsedMail, ctx: Context) -> str | None:
     says more ("Status: still nobody came, and now they threaten us") is a follow-up, for
     the officers to read."""
     first = next((line for line in mail.text.splitlines() if line.strip()), "")
-    if not (STATUS_PATTERN.match(mail.subject) or STATUS_PATTERN.match(first)):
+    if not (STATUS.match(mail.subject) or STATUS.match(first)):
         return None  # the common case, decided without reading the reply apart
     lines = [line for line in visible_reply(mail.text).splitlines() if line.strip()]
     first_line = lines[0] if lines else ""
     for where, text in (("subject", mail.subject), ("first line", first_line)):
-        match = STATUS_PATTERN.match(text)
+        match = STATUS.match(text)
         if match:
             said = [text[match.end():], *lines[1:]] if where == "first line" else lines
             if len(" ".join(said).strip()) > MAX_STATUS_WORDS_CHARS and ctx.complaint:
@@ -161,7 +157,7 @@ def oversize(mail: ParsedMail, ctx: Context) -> str | None:
 
 
 def named_code(mail: ParsedMail) -> str | None:
-    match = CODE_PATTERN.search(mail.subject) or STATUS_PATTERN.match(mail.text.strip())
+    match = CODE.search(mail.subject) or STATUS.match(mail.text.strip())
     if match and match.group(1):
         return match.group(1).upper()
     return None

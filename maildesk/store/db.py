@@ -300,6 +300,39 @@ class Store:
             "SELECT * FROM messages WHERE complaint_id = ? ORDER BY id", (complaint_id,)
         )
 
+    def first_message(self, complaint_id: int) -> Row | None:
+        """The mail that started a complaint."""
+        return self.one("SELECT * FROM messages WHERE complaint_id = ? ORDER BY id LIMIT 1",
+                        (complaint_id,))
+
+    def first_message_id_from(self, complaint_id: int, address: str) -> str | None:
+        """The Message-ID of the first mail `address` sent about a complaint."""
+        row = self.one(
+            "SELECT message_id FROM messages WHERE complaint_id = ? AND message_id IS NOT NULL "
+            "AND from_addr = ? ORDER BY id LIMIT 1", (complaint_id, address))
+        return row["message_id"] if row else None
+
+    def refusals_since(self, address: str, since: datetime) -> list[str]:
+        """The reasons of every refused officer mail from `address` since a moment."""
+        rows = self.query("SELECT reason FROM messages WHERE kind = 'refused' AND from_addr = ? "
+                          "AND received_at >= ?", (address, to_iso(since)))
+        return [r["reason"] for r in rows]
+
+    def shunted(self, limit: int = 100) -> list[Row]:
+        """Mails set aside by the pipeline, newest first."""
+        return self.query("SELECT id, station, sha256, reason, received_at, parse_error "
+                          "FROM messages WHERE kind = 'shunted' ORDER BY id DESC LIMIT ?",
+                          (limit,))
+
+    def message(self, message_row: int) -> Row | None:
+        return self.one("SELECT * FROM messages WHERE id = ?", (message_row,))
+
+    def delete_message(self, message_row: int) -> None:
+        """Only for replaying a shunted mail: its row makes way for the real record."""
+        with self.lock:
+            self.db.execute("DELETE FROM attachments WHERE message_row = ?", (message_row,))
+            self.db.execute("DELETE FROM messages WHERE id = ?", (message_row,))
+
     # -- complaints and their audit trail ----------------------------------------------------
 
     def next_code(self, station: str, moment: datetime) -> str:
@@ -419,6 +452,13 @@ class Store:
             self.db.execute("UPDATE escalations SET outbox_ids = ? WHERE key = ?",
                             (outbox_ids, key))
 
+    def reclassifications(self, limit: int) -> list[Row]:
+        """Officers' re-classifications, newest first, with their complaint's code."""
+        return self.query(
+            "SELECT e.at, e.actor, e.detail, c.code, c.station FROM events e JOIN complaints c "
+            "ON c.id = e.complaint_id WHERE e.action = 'reclassified' ORDER BY e.id DESC "
+            "LIMIT ?", (limit,))
+
     def escalations(self, complaint_id: int) -> list[Row]:
         return self.query("SELECT * FROM escalations WHERE complaint_id = ? ORDER BY sent_at, "
                           "key", (complaint_id,))
@@ -431,6 +471,9 @@ class Store:
                 "VALUES (?, ?, ?, ?, ?)", (key, station, kind, started_at, self.now()),
             )
             return cursor.rowcount == 1
+
+    def all_open_incidents(self) -> list[Row]:
+        return self.query("SELECT * FROM incidents WHERE recovered_at IS NULL ORDER BY started_at")
 
     def open_incidents(self, station: str, kind: str) -> list[Row]:
         return self.query("SELECT * FROM incidents WHERE station = ? AND kind = ? AND "
@@ -512,6 +555,19 @@ class Store:
     def outbox_counts(self) -> dict[str, int]:
         rows = self.query("SELECT status, count(*) AS n FROM outbox GROUP BY status")
         return {r["status"]: r["n"] for r in rows}
+
+    def outbox_id(self, message_id: str) -> int | None:
+        row = self.one("SELECT id FROM outbox WHERE message_id = ?", (message_id,))
+        return int(row["id"]) if row else None
+
+    def oldest_waiting(self) -> str | None:
+        """When the oldest mail still waiting in the outbox was queued (stored form)."""
+        row = self.one("SELECT min(created_at) AS t FROM outbox WHERE status = 'pending'")
+        return row["t"] if row else None
+
+    def outbox_errors(self, limit: int) -> list[Row]:
+        return self.query("SELECT kind, last_error, created_at FROM outbox "
+                          "WHERE last_error IS NOT NULL ORDER BY id DESC LIMIT ?", (limit,))
 
     def outbox(self, where: str = "1", params: tuple = ()) -> list[Row]:
         rows = self.query(f"SELECT * FROM outbox WHERE {where} ORDER BY id", params)

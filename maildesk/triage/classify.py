@@ -35,6 +35,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from itertools import accumulate
 
+from maildesk.mail.patterns import is_reply_subject
 from maildesk.triage.normalise import WORD, normalise
 from maildesk.triage.phrases import CONTENT_PRIORITY, Match, Rules
 
@@ -53,7 +54,6 @@ _REPLY_HEADER = re.compile(
     r"|.{0,300}(?:लिखा|লিখেছেন|লিখেছে|लिहिले)\s*:)\s*$",
     re.IGNORECASE,
 )
-_REPLY_SUBJECT = re.compile(r"\s*(?:re|aw|sv|antw|odp|vs)\s*(?:\[\d+\])?\s*:", re.IGNORECASE)
 _LABEL = {"urgent": "urgent", "semi_urgent": "semi-urgent", "non_urgent": "non-urgent"}
 _WHERE = ("subject", "text", "quoted text", "subject of a reply")
 _SUBJECT, _TEXT, _QUOTED, _REPLY = 0, 1, 2, 3
@@ -85,7 +85,7 @@ def _segments(subject: str, text: str, max_chars: int) -> list[tuple[str, int]]:
 
     The subject of a reply ("Re: ...") names the old thread, so it counts as quoted."""
     subject = subject[:MAX_SUBJECT_CHARS]
-    parts = [(subject, 3 if _REPLY_SUBJECT.match(subject) else 0)]
+    parts = [(subject, 3 if is_reply_subject(subject) else 0)]
     text = text[:max_chars]
     if ">" not in text and "wrote:" not in text.lower() and not re.search(
             r"original message|लिखा|লিখে|लिहिले", text, re.IGNORECASE):

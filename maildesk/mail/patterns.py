@@ -1,0 +1,44 @@
+"""The shapes maildesk recognises in mail, each written once: complaint codes, reply and
+forward prefixes ("Re:", "AW:", "Fwd:"), status requests and our own Message-IDs."""
+
+from __future__ import annotations
+
+import re
+
+# BHL-2611-0007: station code, year and month (YYMM), number in the month.
+_CODE = r"[A-Z]{2,6}-\d{4}-\d{4,6}"
+CODE = re.compile(rf"\b({_CODE})\b", re.IGNORECASE)  # anywhere in a subject or a line
+CODE_ALONE = re.compile(rf"^{_CODE}$", re.IGNORECASE)  # an argument that must be a code
+
+# "STATUS <code>", in English, Bengali, Hindi and Marathi, at the start of a line.
+STATUS = re.compile(rf"^\s*(?:status|স্ট্যাটাস|स्थिति|स्टेटस)\b[\s:]*({_CODE})?", re.IGNORECASE)
+
+# Reply prefixes of mail clients in many languages, as many as stand in a row ("Re: AW[2]: ").
+# A forward ("Fwd:", "WG:") is not a reply: a forwarded plea is the sender's own report.
+_REPLY = r"\s*(?:re|aw|sv|antw|odp|vs|r)\s*(?:\[\d+\])?\s*[:：]"
+_FORWARD = r"\s*(?:fwd?|wg|tr|rv|enc)\s*(?:\[\d+\])?\s*[:：]"
+REPLY_PREFIXES = re.compile(rf"^(?:{_REPLY}\s*)+", re.IGNORECASE)
+REPLY_OR_FORWARD = re.compile(rf"^(?:{_REPLY}|{_FORWARD})", re.IGNORECASE)
+
+# Our Message-IDs: <kind>.<code>.<12 hex>@<message_domain> (see mail.outgoing).
+OWN_MESSAGE_ID = re.compile(r"^[a-z_]+\.[A-Za-z0-9-]+\.[0-9a-f]{12}@")
+
+
+def strip_reply_prefix(value: object) -> str:
+    """The subject without the prefixes clients add: "Re: Re: " reads as broken."""
+    return REPLY_PREFIXES.sub("", str(value)).strip()
+
+
+def is_reply_subject(subject: str) -> bool:
+    return REPLY_PREFIXES.match(subject) is not None
+
+
+def is_reply_or_forward(subject: str) -> bool:
+    """The subject names an earlier mail (so it is likely not the sender's own words)."""
+    return REPLY_OR_FORWARD.match(subject) is not None
+
+
+def find_code(text: str) -> str | None:
+    """The first complaint code in a text, upper-cased."""
+    match = CODE.search(text)
+    return match.group(1).upper() if match else None
