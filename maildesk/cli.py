@@ -84,7 +84,11 @@ def poll(ctx: click.Context, once: bool) -> None:
         click.echo(f"{result.station}: {result.fetched} fetched ({kinds}); {state}")
     sent = report.sent
     click.echo(f"outbox: {sent.sent} sent, {sent.retrying} to retry, {sent.failed} failed")
-    if any(r.error for r in report.passes) or sent.failed:
+    # For cron: a mailbox not read, or mail that did not go out (failed, or left to retry
+    # because the SMTP server refused the login or was down), is a failed run.
+    if any(r.error for r in report.passes) or sent.failed or sent.retrying:
+        for error in dict.fromkeys(sent.errors):
+            click.echo(f"outbox error: {error}", err=True)
         sys.exit(1)
 
 
@@ -299,16 +303,27 @@ def report(ctx: click.Context, month: str, zone: str | None, fmt: str) -> None:
 @click.pass_context
 def status(ctx: click.Context) -> None:
     """Last visit to each mailbox, the outbox backlog, open incidents and recent errors.
+    Exits 1 when something is unhealthy (for monitoring), saying what.
 
     Example: maildesk status
     """
     from maildesk.desk import Desk
-    from maildesk.reports.cli_views import desk_status
+    from maildesk.reports.cli_views import desk_problems, desk_status
 
     desk = Desk.open(_config(ctx, secrets=False), clock=ctx.obj["clock"])
-    for line in desk_status(desk):
-        click.echo(line)
-    desk.close()
+    try:
+        for line in desk_status(desk):
+            click.echo(line)
+        problems = desk_problems(desk)
+    finally:
+        desk.close()
+    click.echo("")
+    if not problems:
+        click.echo("healthy")
+        return
+    for problem in problems:
+        click.echo(f"UNHEALTHY: {problem}")
+    sys.exit(1)
 
 
 @main.command()

@@ -436,6 +436,10 @@ class Store:
         return self.query("SELECT * FROM incidents WHERE station = ? AND kind = ? AND "
                           "recovered_at IS NULL", (station, kind))
 
+    def unrecovered_incidents(self) -> list[Row]:
+        return self.query("SELECT * FROM incidents WHERE recovered_at IS NULL ORDER BY "
+                          "started_at")
+
     def close_incident(self, key: str) -> bool:
         with self.lock:
             cursor = self.db.execute(
@@ -505,13 +509,25 @@ class Store:
     def mark_failed(self, outbox_id: int, error: str) -> None:
         with self.lock:
             self.db.execute(
-                "UPDATE outbox SET status = 'failed', attempts = attempts + 1, last_error = ? "
-                "WHERE id = ?", (error, outbox_id),
+                "UPDATE outbox SET status = 'failed', attempts = attempts + 1, last_error = ?, "
+                "failed_at = ? WHERE id = ?", (error, self.now(), outbox_id),
             )
 
     def outbox_counts(self) -> dict[str, int]:
         rows = self.query("SELECT status, count(*) AS n FROM outbox GROUP BY status")
         return {r["status"]: r["n"] for r in rows}
+
+    def outbox_retrying(self) -> int:
+        """Mail still waiting after at least one failed attempt."""
+        row = self.one("SELECT count(*) AS n FROM outbox WHERE status = 'pending' "
+                       "AND attempts > 0")
+        return int(row["n"]) if row else 0
+
+    def outbox_failed_since(self, since: datetime) -> int:
+        """Mail given up on since `since`."""
+        row = self.one("SELECT count(*) AS n FROM outbox WHERE status = 'failed' "
+                       "AND failed_at >= ?", (to_iso(since),))
+        return int(row["n"]) if row else 0
 
     def outbox(self, where: str = "1", params: tuple = ()) -> list[Row]:
         rows = self.query(f"SELECT * FROM outbox WHERE {where} ORDER BY id", params)

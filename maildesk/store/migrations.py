@@ -118,6 +118,12 @@ def figure_indexes(db: sqlite_utils.Database) -> None:
     )
 
 
+def outbox_failed_at(db: sqlite_utils.Database) -> None:
+    """When a mail was given up on: `status` counts the recent failures as unhealthy."""
+    _run(db, "ALTER TABLE outbox ADD COLUMN failed_at TEXT")
+
+
 MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [
     create_tables, escalation_tables, figure_indexes,
+    outbox_failed_at,
 ]
