@@ -29,10 +29,12 @@ from maildesk.clock import Clock
 from maildesk.config.settings import Config, Station, load_config
 from maildesk.desk import Desk
 from maildesk.errors import ConfigError, PermanentError, TemporaryError
+from maildesk.heartbeat import Heartbeat
 from maildesk.intake.imap import Mailbox
 from maildesk.intake.poll import PassResult, poll_station
 from maildesk.mail.send import SendResult, drain_outbox
 from maildesk.reports.digest import latest_day, queue_digest
+from maildesk.sd_notify import notify, watchdog_seconds
 from maildesk.sweeps.escalate import sweep
 from maildesk.sweeps.mailbox_incidents import check_mailboxes
 
@@ -145,6 +147,8 @@ class Daemon:
         self.loop: asyncio.AbstractEventLoop | None = None
         self.stopped: asyncio.Event | None = None
         self.sending = asyncio.Lock()
+        self.heartbeat = Heartbeat()
+        self.watchdog_task: asyncio.Task | None = None
 
     @property
     def config(self) -> Config:
@@ -190,8 +194,7 @@ class Daemon:
                     return
                 log.debug("station %s: checking INBOX", code)
                 result = await loop.run_in_executor(
-                    self.pool, poll_station, self.desk, station, self.stop,
-                    lambda: loop.call_soon_threadsafe(self.start_send))
+                    self.pool, self._pass_in_thread, station, loop)
                 log.debug("station %s: INBOX checked, %d taken in", code, result.fetched)
                 self._after_pass(station, result)
                 if result.fetched:
@@ -202,6 +205,15 @@ class Daemon:
             log.exception("station %s: pass failed unexpectedly", code)
         finally:
             self.running.pop(code, None)
+
+    def _pass_in_thread(self, station: Station, loop: asyncio.AbstractEventLoop) -> PassResult:
+        """In an intake thread: the pass, beating the heartbeat after every batch."""
+        with self.heartbeat.working(f"station {station.code}") as beat:
+            def after_batch() -> None:
+                beat()
+                loop.call_soon_threadsafe(self.start_send)
+
+            return poll_station(self.desk, station, self.stop, after_batch)
 
     def _after_pass(self, station: Station, result: PassResult) -> None:
         job = self.scheduler.get_job(f"poll:{station.code}")
@@ -281,6 +293,22 @@ class Daemon:
                      len(swept.sent), len(health.alerts), digests)
         return len(swept.sent) + len(health.alerts) + digests
 
+    # -- the systemd watchdog ------------------------------------------------------------------
+
+    async def watchdog(self, interval: float) -> None:
+        """Ping systemd twice per interval, from the event loop (a stuck loop stops the pings)
+        and only while the intake threads are alive (see heartbeat.py)."""
+        while not self.stop.is_set():
+            self.heartbeat.probe_sent()
+            self.pool.submit(self.heartbeat.probe)
+            problems = self.heartbeat.problems(interval)
+            if problems:
+                log.error("watchdog: not pinging systemd: %s", "; ".join(problems))
+            else:
+                notify("WATCHDOG=1")
+                log.debug("watchdog: ping")
+            await asyncio.sleep(interval / 2)  # the rhythm of the pings, not a synchronisation
+
     # -- life cycle -----------------------------------------------------------------------------
 
     def schedule(self) -> None:
@@ -334,10 +362,12 @@ class Daemon:
         if config.data_dir != self.config.data_dir:
             log.warning("SIGHUP: data_dir changes only with a restart; still using %s",
                         self.config.data_dir)
+        notify("RELOADING=1")
         self.desk.config = config
         self.schedule()
         self.start_all()
         log.info("SIGHUP: configuration reloaded (%d stations)", len(config.stations))
+        notify("READY=1", f"STATUS=running: {len(config.stations)} stations")
 
     def request_stop(self) -> None:
         """SIGTERM: finish the batch in hand, send what is queued, exit. A second signal
@@ -347,6 +377,7 @@ class Daemon:
             log.warning("second stop signal: exiting now")
             os._exit(1)
         log.info("stopping: finishing the mail in hand")
+        notify("STOPPING=1", "STATUS=stopping: finishing the mail in hand")
         self.stop.set()
         for watcher in [*self.watchers.values(), *self.retired]:
             watcher.stop()
@@ -366,7 +397,16 @@ class Daemon:
         self.scheduler.start()
         self.start_all()
         log.info("maildesk running: %d stations", len(self.config.stations))
+        notify("READY=1", f"STATUS=running: {len(self.config.stations)} stations")
+        interval = watchdog_seconds()
+        if interval is not None:
+            log.info("watchdog: pinging systemd every %.1fs", interval / 2)
+            self.watchdog_task = asyncio.create_task(self.watchdog(interval))
         await stopped.wait()
+        if self.watchdog_task is not None:
+            # After STOPPING=1 systemd no longer expects pings: TimeoutStopSec applies.
+            self.watchdog_task.cancel()
+            await asyncio.gather(self.watchdog_task, return_exceptions=True)
         # Paused, not shut down: shutting down cancels job runs already handed to asyncio,
         # which APScheduler reports as errors. The runs in hand see self.stop and return.
         self.scheduler.pause()
