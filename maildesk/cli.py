@@ -343,6 +343,25 @@ def backup(ctx: click.Context, target: Path) -> None:
                f"({copied['bytes']} bytes)")
 
 
+@main.command()
+@click.argument("source", type=click.Path(path_type=Path, file_okay=False, exists=True))
+@click.pass_context
+def restore(ctx: click.Context, source: Path) -> None:
+    """Put a `maildesk backup` back into the data directory (maildesk must be stopped).
+    The backup is checked first; a database already there is kept, renamed.
+
+    Example: maildesk restore /var/backups/maildesk/2026-11-23
+    """
+    from maildesk.store.restore import restore as restore_backup
+
+    config = _config(ctx, secrets=False)
+    done = restore_backup(source, config.data_dir, ctx.obj["clock"])
+    if done.kept_aside:
+        click.echo(f"the database that was there is kept as {done.kept_aside}")
+    click.echo(f"restored {done.complaints} complaints, {done.messages} mails into "
+               f"{config.data_dir} ({done.files} files copied)")
+
+
 @main.command(name="overrides")
 @click.option("--limit", default=100, show_default=True)
 @click.pass_context

@@ -37,6 +37,7 @@ from maildesk.reports.digest import latest_day, queue_digest
 from maildesk.sd_notify import notify, watchdog_seconds
 from maildesk.sweeps.escalate import sweep
 from maildesk.sweeps.mailbox_incidents import check_mailboxes
+from maildesk.sweeps.retention import apply_retention
 
 log = logging.getLogger(__name__)
 
@@ -282,6 +283,7 @@ class Daemon:
     def _sweep_now(self) -> int:
         desk = self.desk
         swept, health = sweep(desk), check_mailboxes(desk)
+        apply_retention(desk)
         digests = 0
         for zone in self.config.zones:
             try:

@@ -106,6 +106,7 @@ class Config:
     sender_hourly_limit: int
     unreachable_after: timedelta = timedelta(minutes=15)  # a mailbox failing this long alerts
     silent_after: timedelta = timedelta(hours=24)  # no mail for this long alerts
+    retention_days: int = 0  # files of complaints closed this many days ago go; 0 keeps all
 
     def station(self, code: str) -> Station:
         for station in self.stations:
@@ -361,7 +362,8 @@ def load_config(path: Path | str | None = None, env: dict[str, str] | None = Non
                                 "require_authentication", "trusted_authserv_id")
     desk = top.child("maildesk").known(
         "timezone", "data_dir", "rules", "message_domain", "admins", "digest_time",
-        "max_mail_mb", "sender_hourly_limit", "unreachable_after", "silent_after")
+        "max_mail_mb", "sender_hourly_limit", "unreachable_after", "silent_after",
+        "retention_days")
     try:
         timezone = ZoneInfo(desk.str("timezone", "Asia/Kolkata"))
     except (ZoneInfoNotFoundError, ValueError):
@@ -429,4 +431,5 @@ def load_config(path: Path | str | None = None, env: dict[str, str] | None = Non
         sender_hourly_limit=desk.int("sender_hourly_limit", 20, 1, 10000),
         unreachable_after=desk.duration("unreachable_after", timedelta(minutes=15)),
         silent_after=desk.duration("silent_after", timedelta(hours=24)),
+        retention_days=desk.int("retention_days", 0, 0, 36500),
     )

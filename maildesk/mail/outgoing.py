@@ -177,9 +177,9 @@ def queue_transfer_notify(desk: Desk, target: Station, complaint: dict, old: Sta
                  "history": history, "from_station": old.name, "officer": officer,
                  "note": note},
         complaint=complaint, auto_submitted="auto-generated",
-        attachments=[(a["filename"], a["content_type"],
-                      desk.store.blob_path(a["sha256"], "attachments").read_bytes())
-                     for a in attachments],
+        # An attachment removed by retention (a reopened old complaint) is listed, not sent.
+        attachments=[(a["filename"], a["content_type"], data) for a in attachments
+                     if (data := desk.store.read_blob(a["sha256"])) is not None],
     )
 
 

@@ -211,6 +211,53 @@ class Store:
     def read_raw(self, sha256: str) -> bytes:
         return self.blob_path(sha256).read_bytes()
 
+    def read_blob(self, sha256: str, kind: str = "attachments") -> bytes | None:
+        """A file's bytes, or None when retention has removed it."""
+        try:
+            return self.blob_path(sha256, kind).read_bytes()
+        except FileNotFoundError:
+            return None
+
+    # -- retention ----------------------------------------------------------------------------
+
+    def purge_closed(self, closed_before: datetime) -> dict[str, int]:
+        """Remove the raw mails and attachments of complaints closed before `closed_before`.
+        The records stay (marked `purged_at`); a file that a kept message shares (the same
+        bytes, sent twice) stays too. The database is marked first: a crash in between
+        leaves files nobody refers to, never a reference to a missing file unmarked."""
+        rows = self.query(
+            "SELECT m.id, m.sha256 FROM messages m JOIN complaints c ON c.id = m.complaint_id "
+            "WHERE c.status = 'closed' AND c.closed_at < ? AND m.purged_at IS NULL",
+            (to_iso(closed_before),))
+        ids = [r["id"] for r in rows]
+        files = {("raw", r["sha256"]) for r in rows}
+        for start in range(0, len(ids), 500):
+            chunk = ids[start : start + 500]
+            marks = ", ".join("?" for _ in chunk)
+            files |= {("attachments", r["sha256"]) for r in self.query(
+                f"SELECT sha256 FROM attachments WHERE message_row IN ({marks})", tuple(chunk))}
+            with self.transaction():
+                self.db.execute(f"UPDATE messages SET purged_at = ? WHERE id IN ({marks})",
+                                (self.now(), *chunk))
+        removed = 0
+        for kind, sha in sorted(files):
+            if self._still_needed(kind, sha):
+                continue
+            try:
+                self.blob_path(sha, kind).unlink()
+                removed += 1
+            except FileNotFoundError:
+                pass
+        return {"messages": len(ids), "files": removed}
+
+    def _still_needed(self, kind: str, sha: str) -> bool:
+        if kind == "raw":
+            sql = "SELECT 1 AS x FROM messages WHERE sha256 = ? AND purged_at IS NULL LIMIT 1"
+        else:
+            sql = ("SELECT 1 AS x FROM attachments a JOIN messages m ON m.id = a.message_row "
+                   "WHERE a.sha256 = ? AND m.purged_at IS NULL LIMIT 1")
+        return self.one(sql, (sha,)) is not None
+
     # -- IMAP checkpoints and mailbox health ------------------------------------------------
 
     def checkpoint(self, station: str, folder: str) -> tuple[int, int] | None:

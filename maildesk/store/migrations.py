@@ -123,7 +123,12 @@ def outbox_failed_at(db: sqlite_utils.Database) -> None:
     _run(db, "ALTER TABLE outbox ADD COLUMN failed_at TEXT")
 
 
+def message_purged_at(db: sqlite_utils.Database) -> None:
+    """When retention removed a message's raw file and attachments (the record stays)."""
+    _run(db, "ALTER TABLE messages ADD COLUMN purged_at TEXT")
+
+
 MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [
     create_tables, escalation_tables, figure_indexes,
-    outbox_failed_at,
+    outbox_failed_at, message_purged_at,
 ]
