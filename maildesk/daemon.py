@@ -25,6 +25,7 @@ from pathlib import Path
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
+from maildesk import metrics
 from maildesk.clock import Clock
 from maildesk.config.settings import Config, Station, load_config
 from maildesk.desk import Desk
@@ -219,6 +220,7 @@ class Daemon:
     def _after_pass(self, station: Station, result: PassResult) -> None:
         job = self.scheduler.get_job(f"poll:{station.code}")
         if result.error:
+            metrics.ERRORS.labels(station.code, "intake").inc()
             failures = self.failures.get(station.code, 0) + 1
             self.failures[station.code] = failures
             delay = backoff(failures, station.poll_seconds)
@@ -228,6 +230,7 @@ class Daemon:
                 # After this run the interval counts on from there: back to the usual rhythm.
                 job.modify(next_run_time=datetime.now(self.config.timezone) + delay)
             return
+        metrics.TAKEN_IN.labels(station.code).inc(result.fetched)
         if self.failures.pop(station.code, 0):
             log.info("station %s: mailbox reachable again", station.code)
         if result.fetched:
@@ -395,6 +398,13 @@ class Daemon:
             loop.add_signal_handler(signal.SIGTERM, self.request_stop)
             loop.add_signal_handler(signal.SIGINT, self.request_stop)
             loop.add_signal_handler(signal.SIGHUP, self.reload)
+        stop_metrics = None
+        if self.config.metrics_port:
+            try:
+                stop_metrics = metrics.serve(self.config.metrics_port, self.desk)
+            except OSError as exc:  # the port is taken: mail matters more than metrics
+                log.error("metrics: cannot listen on 127.0.0.1:%d: %s",
+                          self.config.metrics_port, exc)
         self.schedule()
         self.scheduler.start()
         self.start_all()
@@ -418,6 +428,8 @@ class Daemon:
         self.scheduler.shutdown(wait=False)
         self.pool.shutdown(wait=True)
         self._join_watchers()
+        if stop_metrics is not None:
+            stop_metrics()
         self.desk.close()
         log.info("maildesk stopped")
         return 0

@@ -23,9 +23,11 @@ from test_xoauth2 import USER, FakeOauthImap
 
 from maildesk.config.settings import Server, load_config
 from maildesk.daemon import poll_once
+from maildesk.desk import Desk
 from maildesk.errors import ConfigError
 from maildesk.intake.imap import Mailbox
 from maildesk.mail.oauth import OAuthClient, TokenRenewalError, access_token, read_state
+from maildesk.metrics import DeskCollector
 from maildesk.sweeps.escalate import escalate_once
 
 CLIENT_ID, CLIENT_SECRET = "maildesk-test-client", "client-secret-1"
@@ -132,6 +134,15 @@ def test_smtp_renews_its_token_once_and_stores_it_privately(tmp_path, dovecot, m
     state = read_state(oauth.store)
     assert state["access_token"] == "access-1" and state["refresh_token"] == "refresh-2"
     assert state["expires_at"] > time.time() + 3000
+    # ... and the metrics endpoint tells when it expires.
+    desk = Desk.open(config)
+    try:
+        [expiry] = [f for f in DeskCollector(desk).collect()
+                    if f.name == "maildesk_token_expiry_timestamp_seconds"]
+        assert [(s.labels, s.value) for s in expiry.samples] == [
+            ({"station": "BHL", "service": "smtp"}, state["expires_at"])]
+    finally:
+        desk.close()
 
 
 def test_an_expiring_token_is_renewed_with_the_rotated_refresh_token(tmp_path, endpoint):

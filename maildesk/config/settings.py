@@ -108,6 +108,7 @@ class Config:
     sender_hourly_limit: int
     unreachable_after: timedelta = timedelta(minutes=15)  # a mailbox failing this long alerts
     silent_after: timedelta = timedelta(hours=24)  # no mail for this long alerts
+    metrics_port: int = 0  # Prometheus metrics on 127.0.0.1:PORT; 0 serves none
     retention_days: int = 0  # files of complaints closed this many days ago go; 0 keeps all
 
     def station(self, code: str) -> Station:
@@ -390,7 +391,7 @@ def load_config(path: Path | str | None = None, env: dict[str, str] | None = Non
     desk = top.child("maildesk").known(
         "timezone", "data_dir", "rules", "message_domain", "admins", "digest_time",
         "max_mail_mb", "sender_hourly_limit", "unreachable_after", "silent_after",
-        "retention_days")
+        "retention_days", "metrics_port")
     try:
         timezone = ZoneInfo(desk.str("timezone", "Asia/Kolkata"))
     except (ZoneInfoNotFoundError, ValueError):
@@ -460,4 +461,5 @@ def load_config(path: Path | str | None = None, env: dict[str, str] | None = Non
         unreachable_after=desk.duration("unreachable_after", timedelta(minutes=15)),
         silent_after=desk.duration("silent_after", timedelta(hours=24)),
         retention_days=desk.int("retention_days", 0, 0, 36500),
+        metrics_port=desk.int("metrics_port", 0, 0, 65535),
     )
