@@ -202,6 +202,29 @@ def test_a_failed_renewal_alerts_the_administrators_and_recovery_too(
         assert "working again" in parse(smtp.messages[-1].data)["Subject"]
 
 
+def test_a_station_that_cannot_send_alerts_through_another(tmp_path, dovecot, mailbox_user,
+                                                          endpoint):
+    endpoint.failing = True
+    other = dovecot.add_user(f"lkt{time.monotonic_ns()}", "lkt-password")
+    with SmtpRecorder() as smtp:
+        bhl = StationAccount("BHL", mailbox_user.name, mailbox_user.password)
+        lkt = StationAccount("LKT", other.name, other.password)
+        path, env = write_config(tmp_path, (dovecot.host, dovecot.port),
+                                 (smtp.host, smtp.port), [bhl, lkt])
+        data = yaml.safe_load(path.read_text())
+        data["stations"][0]["smtp"] = oauth_keys(endpoint)
+        path.write_text(yaml.safe_dump(data, sort_keys=False))
+        config = load_config(path, env={**env, "BHL_CLIENT_SECRET": CLIENT_SECRET,
+                                        "BHL_REFRESH": "refresh-1"})
+        dovecot.append(bhl.user, fixture("en_urgent_fire.eml"))
+        assert asyncio.run(poll_once(config)).sent.retrying == 1  # BHL's ack cannot go
+        _, health, sent = asyncio.run(escalate_once(config))
+        assert [key.split(":")[:2] for key in health.alerts] == [["BHL", "signin_smtp"]]
+        [alert] = smtp.messages
+        assert alert.mail_from == lkt.address  # sent by Lake Town's mailbox
+        assert "Sign-in of BHL Police Station" in parse(alert.data)["Subject"]
+
+
 def test_renewal_settings_are_checked(tmp_path, endpoint):
     bhl = StationAccount("BHL", "u", "p")
     path, env = write_config(tmp_path, ("127.0.0.1", 143), ("127.0.0.1", 25), [bhl])

@@ -251,9 +251,10 @@ def queue_alert(desk: Desk, station: Station, complaint: dict, template: str, to
 
 
 def queue_station_alert(desk: Desk, station: Station, template: str, to: list[str],
-                        context: dict[str, Any]) -> str | None:
-    """About a station's mailbox (down, silent, recovered): to administrators and DCP."""
-    return _queue(desk, station, kind=template, to=to, template=template, language="en",
+                        context: dict[str, Any], via: Station | None = None) -> str | None:
+    """About a station's mailbox (down, silent, recovered): to administrators and DCP.
+    `via`: another station to send it through, when this one's own sending is the trouble."""
+    return _queue(desk, via or station, kind=template, to=to, template=template, language="en",
                   context={"station_code": station.code, "station_name": station.name,
                            "mailbox": station.address, **context},
                   complaint=None, auto_submitted="auto-generated")

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 from maildesk.clock import from_iso_or_none
+from maildesk.config.settings import Station
 from maildesk.desk import Desk
 from maildesk.mail.oauth import read_state
 from maildesk.mail.outgoing import queue_station_alert
@@ -21,11 +22,20 @@ from maildesk.mail.outgoing import queue_station_alert
 class HealthResult:
     alerts: list[str] = field(default_factory=list)
 
+def _sends(station: Station) -> bool:
+    """False when the station's SMTP sign-in renewal is failing."""
+    oauth = station.smtp.oauth
+    return oauth is None or "failed_since" not in read_state(oauth.store)
+
+
 def check_signins(desk: Desk, result: HealthResult) -> None:
     """An OAuth2 renewal that failed is an incident at once: nothing will be read or sent
-    for that login until an administrator issues a new refresh token."""
+    for that login until an administrator issues a new refresh token. A station that
+    cannot send has its alert sent through another station that can."""
     store = desk.store
     for station in desk.config.stations:
+        via = station if _sends(station) else next(
+            (s for s in desk.config.stations if _sends(s)), station)
         to = list(desk.config.admins)
         for service, server in (("IMAP", station.imap), ("SMTP", station.smtp)):
             if server.oauth is None or not to:
@@ -41,7 +51,7 @@ def check_signins(desk: Desk, result: HealthResult) -> None:
                     if store.open_incident(key, station.code, kind, started):
                         queue_station_alert(desk, station, "mailbox_signin", to, {
                             "service": service, "error": state.get("last_error", ""),
-                            "since": desk.local_time(datetime.fromisoformat(started))})
+                            "since": desk.local_time(datetime.fromisoformat(started))}, via)
                         result.alerts.append(key)
             for incident in store.open_incidents(station.code, kind):
                 if incident["started_at"] == started:
@@ -50,7 +60,7 @@ def check_signins(desk: Desk, result: HealthResult) -> None:
                     if store.close_incident(incident["key"]):
                         queue_station_alert(desk, station, "mailbox_recovered", to, {
                             "problem": f"{service} sign-in renewal", "since": desk.local_time(
-                                datetime.fromisoformat(incident["started_at"]))})
+                                datetime.fromisoformat(incident["started_at"]))}, via)
                         result.alerts.append(f"{incident['key']}:recovered")
 
 
