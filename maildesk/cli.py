@@ -84,7 +84,11 @@ def poll(ctx: click.Context, once: bool) -> None:
         click.echo(f"{result.station}: {result.fetched} fetched ({kinds}); {state}")
     sent = report.sent
     click.echo(f"outbox: {sent.sent} sent, {sent.retrying} to retry, {sent.failed} failed")
-    if any(r.error for r in report.passes) or sent.failed:
+    # For cron: a mailbox not read, or mail that did not go out (failed, or left to retry
+    # because the SMTP server refused the login or was down), is a failed run.
+    if any(r.error for r in report.passes) or sent.failed or sent.retrying:
+        for error in dict.fromkeys(sent.errors):
+            click.echo(f"outbox error: {error}", err=True)
         sys.exit(1)
 
 
@@ -299,16 +303,27 @@ def report(ctx: click.Context, month: str, zone: str | None, fmt: str) -> None:
 @click.pass_context
 def status(ctx: click.Context) -> None:
     """Last visit to each mailbox, the outbox backlog, open incidents and recent errors.
+    Exits 1 when something is unhealthy (for monitoring), saying what.
 
     Example: maildesk status
     """
     from maildesk.desk import Desk
-    from maildesk.reports.cli_views import desk_status
+    from maildesk.reports.cli_views import desk_problems, desk_status
 
     desk = Desk.open(_config(ctx, secrets=False), clock=ctx.obj["clock"])
-    for line in desk_status(desk):
-        click.echo(line)
-    desk.close()
+    try:
+        for line in desk_status(desk):
+            click.echo(line)
+        problems = desk_problems(desk)
+    finally:
+        desk.close()
+    click.echo("")
+    if not problems:
+        click.echo("healthy")
+        return
+    for problem in problems:
+        click.echo(f"UNHEALTHY: {problem}")
+    sys.exit(1)
 
 
 @main.command()
@@ -352,6 +367,25 @@ def backup(ctx: click.Context, target: Path) -> None:
     desk.close()
     click.echo(f"database copied to {target / 'maildesk.db'}; {copied['files']} new files "
                f"({copied['bytes']} bytes)")
+
+
+@main.command()
+@click.argument("source", type=click.Path(path_type=Path, file_okay=False, exists=True))
+@click.pass_context
+def restore(ctx: click.Context, source: Path) -> None:
+    """Put a `maildesk backup` back into the data directory (maildesk must be stopped).
+    The backup is checked first; a database already there is kept, renamed.
+
+    Example: maildesk restore /var/backups/maildesk/2026-11-23
+    """
+    from maildesk.store.restore import restore as restore_backup
+
+    config = _config(ctx, secrets=False)
+    done = restore_backup(source, config.data_dir, ctx.obj["clock"])
+    if done.kept_aside:
+        click.echo(f"the database that was there is kept as {done.kept_aside}")
+    click.echo(f"restored {done.complaints} complaints, {done.messages} mails into "
+               f"{config.data_dir} ({done.files} files copied)")
 
 
 @main.command(name="overrides")

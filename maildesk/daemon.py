@@ -25,16 +25,20 @@ from pathlib import Path
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
+from maildesk import metrics
 from maildesk.clock import Clock
 from maildesk.config.settings import Config, Station, load_config
 from maildesk.desk import Desk
 from maildesk.errors import ConfigError, PermanentError, TemporaryError
+from maildesk.heartbeat import Heartbeat
 from maildesk.intake.imap import Mailbox
 from maildesk.intake.poll import PassResult, poll_station
 from maildesk.mail.send import SendResult, drain_outbox
 from maildesk.reports.digest import latest_day, queue_digest
+from maildesk.sd_notify import notify, watchdog_seconds
 from maildesk.sweeps.escalate import sweep
 from maildesk.sweeps.mailbox_incidents import check_mailboxes
+from maildesk.sweeps.retention import apply_retention
 
 log = logging.getLogger(__name__)
 
@@ -145,6 +149,8 @@ class Daemon:
         self.loop: asyncio.AbstractEventLoop | None = None
         self.stopped: asyncio.Event | None = None
         self.sending = asyncio.Lock()
+        self.heartbeat = Heartbeat()
+        self.watchdog_task: asyncio.Task | None = None
 
     @property
     def config(self) -> Config:
@@ -190,8 +196,7 @@ class Daemon:
                     return
                 log.debug("station %s: checking INBOX", code)
                 result = await loop.run_in_executor(
-                    self.pool, poll_station, self.desk, station, self.stop,
-                    lambda: loop.call_soon_threadsafe(self.start_send))
+                    self.pool, self._pass_in_thread, station, loop)
                 log.debug("station %s: INBOX checked, %d taken in", code, result.fetched)
                 self._after_pass(station, result)
                 if result.fetched:
@@ -203,9 +208,19 @@ class Daemon:
         finally:
             self.running.pop(code, None)
 
+    def _pass_in_thread(self, station: Station, loop: asyncio.AbstractEventLoop) -> PassResult:
+        """In an intake thread: the pass, beating the heartbeat after every batch."""
+        with self.heartbeat.working(f"station {station.code}") as beat:
+            def after_batch() -> None:
+                beat()
+                loop.call_soon_threadsafe(self.start_send)
+
+            return poll_station(self.desk, station, self.stop, after_batch)
+
     def _after_pass(self, station: Station, result: PassResult) -> None:
         job = self.scheduler.get_job(f"poll:{station.code}")
         if result.error:
+            metrics.ERRORS.labels(station.code, "intake").inc()
             failures = self.failures.get(station.code, 0) + 1
             self.failures[station.code] = failures
             delay = backoff(failures, station.poll_seconds)
@@ -215,6 +230,7 @@ class Daemon:
                 # After this run the interval counts on from there: back to the usual rhythm.
                 job.modify(next_run_time=datetime.now(self.config.timezone) + delay)
             return
+        metrics.TAKEN_IN.labels(station.code).inc(result.fetched)
         if self.failures.pop(station.code, 0):
             log.info("station %s: mailbox reachable again", station.code)
         if result.fetched:
@@ -270,6 +286,7 @@ class Daemon:
     def _sweep_now(self) -> int:
         desk = self.desk
         swept, health = sweep(desk), check_mailboxes(desk)
+        apply_retention(desk)
         digests = 0
         for zone in self.config.zones:
             try:
@@ -280,6 +297,22 @@ class Daemon:
             log.info("sweep: %d alerts, %d mailbox alerts, %d digests queued",
                      len(swept.sent), len(health.alerts), digests)
         return len(swept.sent) + len(health.alerts) + digests
+
+    # -- the systemd watchdog ------------------------------------------------------------------
+
+    async def watchdog(self, interval: float) -> None:
+        """Ping systemd twice per interval, from the event loop (a stuck loop stops the pings)
+        and only while the intake threads are alive (see heartbeat.py)."""
+        while not self.stop.is_set():
+            self.heartbeat.probe_sent()
+            self.pool.submit(self.heartbeat.probe)
+            problems = self.heartbeat.problems(interval)
+            if problems:
+                log.error("watchdog: not pinging systemd: %s", "; ".join(problems))
+            else:
+                notify("WATCHDOG=1")
+                log.debug("watchdog: ping")
+            await asyncio.sleep(interval / 2)  # the rhythm of the pings, not a synchronisation
 
     # -- life cycle -----------------------------------------------------------------------------
 
@@ -334,10 +367,12 @@ class Daemon:
         if config.data_dir != self.config.data_dir:
             log.warning("SIGHUP: data_dir changes only with a restart; still using %s",
                         self.config.data_dir)
+        notify("RELOADING=1")
         self.desk.config = config
         self.schedule()
         self.start_all()
         log.info("SIGHUP: configuration reloaded (%d stations)", len(config.stations))
+        notify("READY=1", f"STATUS=running: {len(config.stations)} stations")
 
     def request_stop(self) -> None:
         """SIGTERM: finish the batch in hand, send what is queued, exit. A second signal
@@ -347,6 +382,7 @@ class Daemon:
             log.warning("second stop signal: exiting now")
             os._exit(1)
         log.info("stopping: finishing the mail in hand")
+        notify("STOPPING=1", "STATUS=stopping: finishing the mail in hand")
         self.stop.set()
         for watcher in [*self.watchers.values(), *self.retired]:
             watcher.stop()
@@ -362,11 +398,27 @@ class Daemon:
             loop.add_signal_handler(signal.SIGTERM, self.request_stop)
             loop.add_signal_handler(signal.SIGINT, self.request_stop)
             loop.add_signal_handler(signal.SIGHUP, self.reload)
+        stop_metrics = None
+        if self.config.metrics_port:
+            try:
+                stop_metrics = metrics.serve(self.config.metrics_port, self.desk)
+            except OSError as exc:  # the port is taken: mail matters more than metrics
+                log.error("metrics: cannot listen on 127.0.0.1:%d: %s",
+                          self.config.metrics_port, exc)
         self.schedule()
         self.scheduler.start()
         self.start_all()
         log.info("maildesk running: %d stations", len(self.config.stations))
+        notify("READY=1", f"STATUS=running: {len(self.config.stations)} stations")
+        interval = watchdog_seconds()
+        if interval is not None:
+            log.info("watchdog: pinging systemd every %.1fs", interval / 2)
+            self.watchdog_task = asyncio.create_task(self.watchdog(interval))
         await stopped.wait()
+        if self.watchdog_task is not None:
+            # After STOPPING=1 systemd no longer expects pings: TimeoutStopSec applies.
+            self.watchdog_task.cancel()
+            await asyncio.gather(self.watchdog_task, return_exceptions=True)
         # Paused, not shut down: shutting down cancels job runs already handed to asyncio,
         # which APScheduler reports as errors. The runs in hand see self.stop and return.
         self.scheduler.pause()
@@ -376,6 +428,8 @@ class Daemon:
         self.scheduler.shutdown(wait=False)
         self.pool.shutdown(wait=True)
         self._join_watchers()
+        if stop_metrics is not None:
+            stop_metrics()
         self.desk.close()
         log.info("maildesk stopped")
         return 0

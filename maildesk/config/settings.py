@@ -16,6 +16,7 @@ from dotenv import load_dotenv
 
 from maildesk.config.yamlfile import LineDict, load_yaml
 from maildesk.errors import ConfigError
+from maildesk.mail.oauth import OAuthClient, token_file
 from maildesk.triage.phrases import Rules, read_rules
 
 SECURITY = ("tls", "starttls", "plain")
@@ -35,6 +36,7 @@ class Server:
     password: str = field(repr=False)  # or, with auth xoauth2, a current access token
     timeout: float = 60.0
     auth: str = "password"  # password | xoauth2
+    oauth: OAuthClient | None = None  # xoauth2 with a refresh token: maildesk renews
 
 
 @dataclass(frozen=True)
@@ -106,6 +108,8 @@ class Config:
     sender_hourly_limit: int
     unreachable_after: timedelta = timedelta(minutes=15)  # a mailbox failing this long alerts
     silent_after: timedelta = timedelta(hours=24)  # no mail for this long alerts
+    metrics_port: int = 0  # Prometheus metrics on 127.0.0.1:PORT; 0 serves none
+    retention_days: int = 0  # files of complaints closed this many days ago go; 0 keeps all
 
     def station(self, code: str) -> Station:
         for station in self.stations:
@@ -255,9 +259,11 @@ class _Reader:
 
 
 def _server(
-    reader: _Reader, defaults: dict, kind: str, env: dict[str, str], port: dict[str, int]
+    reader: _Reader, defaults: dict, kind: str, env: dict[str, str], port: dict[str, int],
+    data_dir: Path,
 ) -> Server:
-    reader.known(*SERVER_KEYS, "password", "token")  # refused by secret(), with why
+    reader.known(*SERVER_KEYS, "password", "token", "client_secret",
+                 "refresh_token")  # refused by secret(), with why
     merged = LineDict({**defaults, **reader.data})
     # A value taken from `defaults:` is reported at its own line there.
     default_lines = getattr(defaults, "lines", {})
@@ -267,26 +273,46 @@ def _server(
     r = _Reader(merged, reader.path, reader.where, reader.line)
     security = r.str("security", "tls", SECURITY)
     auth = r.str("auth", "password", AUTH)
-    # XOAUTH2 logs in with an access token that an external helper keeps fresh in .env.
+    # XOAUTH2 logs in with an access token: renewed by maildesk from refresh_token_env, or
+    # kept fresh in .env by an outside helper (token_env).
     secret_key, other = ("token_env", "password") if auth == "xoauth2" else (
         "password_env", "token")
     for wrong in (other, f"{other}_env"):
         if wrong in merged:
             r.fail(f"not used with auth: {auth}; write '{secret_key}: VARIABLE_NAME' instead",
                    wrong)
+    user = r.str("user", "")
+    oauth = None
+    if "refresh_token_env" in merged:
+        if auth != "xoauth2":
+            r.fail("goes with auth: xoauth2", "refresh_token_env")
+        token_url = r.str("token_url")
+        if not token_url.startswith(("https://", "http://127.", "http://localhost")):
+            r.fail("expected the provider's https:// token endpoint", "token_url")
+        oauth = OAuthClient(
+            token_url=token_url, client_id=r.str("client_id"),
+            client_secret=r.secret("client_secret_env", env),
+            refresh_token=r.secret("refresh_token_env", env), scope=r.str("scope", ""),
+            store=token_file(data_dir, token_url, user))
+    else:
+        for key in ("token_url", "client_id", "client_secret_env", "scope"):
+            if key in merged:
+                r.fail("is used only with refresh_token_env (OAuth2 renewal)", key)
     return Server(
         host=r.str("host"),
         port=r.int("port", port[security], 1, 65535),
         security=security,
-        user=r.str("user", ""),
+        user=user,
         password=r.secret(secret_key, env),
         timeout=float(r.int("timeout_seconds", 60, 1, 3600)),
         auth=auth,
+        oauth=oauth,
     )
 
 
 SERVER_KEYS = ("host", "port", "security", "user", "password_env", "timeout_seconds", "auth",
-               "token_env")
+               "token_env", "token_url", "client_id", "client_secret_env", "refresh_token_env",
+               "scope")
 STATION_KEYS = ("code", "name", "zone", "address", "language", "officers", "localities",
                 "imap", "smtp", "poll_seconds", "idle", "inbox", "processed_folder",
                 "require_authentication", "trusted_authserv_id")
@@ -301,7 +327,8 @@ def _list(reader: _Reader, key: str) -> list:
     return value
 
 
-def _station(r: _Reader, defaults: _Reader, zones: set[str], env: dict[str, str]) -> Station:
+def _station(r: _Reader, defaults: _Reader, zones: set[str], env: dict[str, str],
+             data_dir: Path) -> Station:
     r.known(*STATION_KEYS)
     code = r.str("code").upper()
     if not re.fullmatch(r"[A-Z]{2,6}", code):
@@ -327,8 +354,10 @@ def _station(r: _Reader, defaults: _Reader, zones: set[str], env: dict[str, str]
         language=r.str("language", "en", LANGUAGES),
         officers=tuple(officers),
         localities=tuple(str(x) for x in _list(r, "localities")),
-        imap=_server(r.child("imap"), defaults.data.get("imap", {}), "imap", env, IMAP_PORTS),
-        smtp=_server(r.child("smtp"), defaults.data.get("smtp", {}), "smtp", env, SMTP_PORTS),
+        imap=_server(r.child("imap"), defaults.data.get("imap", {}), "imap", env, IMAP_PORTS,
+                     data_dir),
+        smtp=_server(r.child("smtp"), defaults.data.get("smtp", {}), "smtp", env, SMTP_PORTS,
+                     data_dir),
         poll_seconds=r.int("poll_seconds", defaults.data.get("poll_seconds", 60), 5, 86400),
         use_idle=r.bool("idle", defaults.data.get("idle", True)),
         inbox=r.str("inbox", "INBOX"),
@@ -361,7 +390,8 @@ def load_config(path: Path | str | None = None, env: dict[str, str] | None = Non
                                 "require_authentication", "trusted_authserv_id")
     desk = top.child("maildesk").known(
         "timezone", "data_dir", "rules", "message_domain", "admins", "digest_time",
-        "max_mail_mb", "sender_hourly_limit", "unreachable_after", "silent_after")
+        "max_mail_mb", "sender_hourly_limit", "unreachable_after", "silent_after",
+        "retention_days", "metrics_port")
     try:
         timezone = ZoneInfo(desk.str("timezone", "Asia/Kolkata"))
     except (ZoneInfoNotFoundError, ValueError):
@@ -381,7 +411,8 @@ def load_config(path: Path | str | None = None, env: dict[str, str] | None = Non
         zones.append(Zone(code=z.str("code"), name=z.str("name"), dcp=z.addresses("dcp")))
     zone_codes = {z.code for z in zones}
     defaults = top.child("defaults")
-    stations = [_station(s, defaults, zone_codes, env) for s in top.items("stations", True)]
+    stations = [_station(s, defaults, zone_codes, env, data_dir)
+                for s in top.items("stations", True)]
     if not stations:
         top.fail("no stations: add at least one under 'stations:'", "stations")
     seen: set[str] = set()
@@ -429,4 +460,6 @@ def load_config(path: Path | str | None = None, env: dict[str, str] | None = Non
         sender_hourly_limit=desk.int("sender_hourly_limit", 20, 1, 10000),
         unreachable_after=desk.duration("unreachable_after", timedelta(minutes=15)),
         silent_after=desk.duration("silent_after", timedelta(hours=24)),
+        retention_days=desk.int("retention_days", 0, 0, 36500),
+        metrics_port=desk.int("metrics_port", 0, 0, 65535),
     )

@@ -17,6 +17,7 @@ from imapclient.exceptions import IMAPClientError, LoginError
 
 from maildesk.config.settings import Server
 from maildesk.errors import PermanentError, TemporaryError
+from maildesk.mail.oauth import TokenRenewalError, login_secret
 
 log = logging.getLogger(__name__)
 
@@ -54,9 +55,12 @@ class Mailbox:
             if server.security == "starttls":
                 client.starttls(context)
             if server.auth == "xoauth2":
-                client.oauth2_login(server.user, server.password)
+                client.oauth2_login(server.user, login_secret(server))
             else:
                 client.login(server.user, server.password)
+        except TokenRenewalError:
+            self.close()
+            raise
         except LoginError as exc:
             self.close()
             raise PermanentError(f"IMAP login refused for {server.user}: {exc}") from exc

@@ -172,9 +172,9 @@ def queue_transfer_notify(desk: Desk, target: Station, complaint: dict, old: Sta
                  "history": history, "from_station": old.name, "officer": officer,
                  "note": note},
         complaint=complaint, auto_submitted="auto-generated",
-        attachments=[(a["filename"], a["content_type"],
-                      desk.store.blob_path(a["sha256"], "attachments").read_bytes())
-                     for a in attachments],
+        # An attachment removed by retention (a reopened old complaint) is listed, not sent.
+        attachments=[(a["filename"], a["content_type"], data) for a in attachments
+                     if (data := desk.store.read_blob(a["sha256"])) is not None],
     )
 
 
@@ -243,9 +243,10 @@ def queue_alert(desk: Desk, station: Station, complaint: dict, template: str, to
 
 
 def queue_station_alert(desk: Desk, station: Station, template: str, to: list[str],
-                        context: dict[str, Any]) -> str | None:
-    """About a station's mailbox (down, silent, recovered): to administrators and DCP."""
-    return _queue(desk, station, kind=template, to=to, template=template, language="en",
+                        context: dict[str, Any], via: Station | None = None) -> str | None:
+    """About a station's mailbox (down, silent, recovered): to administrators and DCP.
+    `via`: another station to send it through, when this one's own sending is the trouble."""
+    return _queue(desk, via or station, kind=template, to=to, template=template, language="en",
                   context={"station_code": station.code, "station_name": station.name,
                            "mailbox": station.address, **context},
                   complaint=None, auto_submitted="auto-generated")

@@ -11,6 +11,7 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
+from maildesk import metrics
 from maildesk.config.settings import Station
 from maildesk.desk import Desk
 from maildesk.errors import PermanentError, TemporaryError
@@ -45,6 +46,7 @@ def _fail(desk: Desk, row: dict, error: str, result: SendResult) -> None:
                                  {"kind": row["kind"], "to": row["rcpt_to"], "error": error})
     result.failed += 1
     result.errors.append(error)
+    metrics.ERRORS.labels(row["station"], "send").inc()
     log.error("outbox %s (%s) failed: %s", row["id"], row["kind"], error)
 
 
@@ -54,6 +56,7 @@ def _retry(desk: Desk, row: dict, error: str, result: SendResult) -> None:
         _fail(desk, row, f"gave up after {age}: {error}", result)
         return
     desk.store.mark_retry(row["id"], error, desk.clock.now() + retry_delay(row["attempts"]))
+    metrics.ERRORS.labels(row["station"], "send").inc()
     result.retrying += 1
     result.errors.append(error)
 
@@ -91,6 +94,10 @@ async def _send_over_one_connection(desk: Desk, station: Station, rows: list[dic
                     continue
                 crash_point("after-smtp-accept")
                 desk.store.mark_sent(row["id"])
+                if row["kind"] == "ack":
+                    metrics.ACKNOWLEDGED.labels(row["station"]).inc()
+                    metrics.ACK_LATENCY.observe(
+                        (desk.clock.now() - _created(row)).total_seconds())
                 result.sent += 1
                 handled += 1
     except (TemporaryError, PermanentError) as exc:

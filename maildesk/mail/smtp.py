@@ -6,12 +6,14 @@ permanent for that recipient.
 
 from __future__ import annotations
 
+import asyncio
 import ssl
 
 import aiosmtplib
 
 from maildesk.config.settings import Server
 from maildesk.errors import PermanentError, TemporaryError
+from maildesk.mail.oauth import TokenRenewalError, login_secret
 
 
 class SmtpSession:
@@ -29,11 +31,16 @@ class SmtpSession:
     async def __aenter__(self) -> SmtpSession:
         try:
             await self.client.connect()
-            if self.server.user and self.server.password:
+            if self.server.user and (self.server.password or self.server.oauth):
                 if self.server.auth == "xoauth2":
-                    await self.client.auth_xoauth2(self.server.user, self.server.password)
+                    # renewal is a blocking HTTP request: off the event loop
+                    token = await asyncio.to_thread(login_secret, self.server)
+                    await self.client.auth_xoauth2(self.server.user, token)
                 else:
                     await self.client.login(self.server.user, self.server.password)
+        except TokenRenewalError:
+            self.client.close()
+            raise
         except aiosmtplib.SMTPAuthenticationError as exc:
             self.client.close()  # __aexit__ does not run when __aenter__ fails
             raise PermanentError(f"SMTP login refused for {self.server.user}: {exc}") from exc

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from maildesk.desk import Desk
 
@@ -120,6 +120,32 @@ def desk_status(desk: Desk) -> list[str]:
         lines.append(f"  {row['station']} mail {row['id']} set aside: {row['reason']} "
                      f"(`maildesk replay {row['id']}` after a fix)")
     return lines
+
+
+# Mail that failed for good in this window makes `status` unhealthy; older failures are
+# history (they stay listed under "recent errors").
+FAILED_MAIL_WINDOW = timedelta(hours=24)
+
+
+def desk_problems(desk: Desk) -> list[str]:
+    """What makes the desk unhealthy for monitoring: an empty list when all is well."""
+    problems = []
+    health = {row["station"]: row for row in desk.store.mailbox_health()}
+    for station in desk.config.stations:
+        row = health.get(station.code)
+        if row is not None and row["last_error"]:
+            problems.append(f"station {station.code}: mailbox failing x{row['failures']}: "
+                            f"{row['last_error']}")
+    for incident in desk.store.unrecovered_incidents():
+        problems.append(f"station {incident['station']}: incident {incident['kind']}")
+    retrying = desk.store.outbox_retrying()
+    if retrying:
+        problems.append(f"outbox: {retrying} mails waiting to retry after an error")
+    since = desk.clock.now() - FAILED_MAIL_WINDOW
+    failed = desk.store.outbox_failed_since(since)
+    if failed:
+        problems.append(f"outbox: {failed} mails failed in the last 24 hours")
+    return problems
 
 
 def overrides(desk: Desk, limit: int) -> list[str]:

@@ -211,6 +211,53 @@ class Store:
     def read_raw(self, sha256: str) -> bytes:
         return self.blob_path(sha256).read_bytes()
 
+    def read_blob(self, sha256: str, kind: str = "attachments") -> bytes | None:
+        """A file's bytes, or None when retention has removed it."""
+        try:
+            return self.blob_path(sha256, kind).read_bytes()
+        except FileNotFoundError:
+            return None
+
+    # -- retention ----------------------------------------------------------------------------
+
+    def purge_closed(self, closed_before: datetime) -> dict[str, int]:
+        """Remove the raw mails and attachments of complaints closed before `closed_before`.
+        The records stay (marked `purged_at`); a file that a kept message shares (the same
+        bytes, sent twice) stays too. The database is marked first: a crash in between
+        leaves files nobody refers to, never a reference to a missing file unmarked."""
+        rows = self.query(
+            "SELECT m.id, m.sha256 FROM messages m JOIN complaints c ON c.id = m.complaint_id "
+            "WHERE c.status = 'closed' AND c.closed_at < ? AND m.purged_at IS NULL",
+            (to_iso(closed_before),))
+        ids = [r["id"] for r in rows]
+        files = {("raw", r["sha256"]) for r in rows}
+        for start in range(0, len(ids), 500):
+            chunk = ids[start : start + 500]
+            marks = ", ".join("?" for _ in chunk)
+            files |= {("attachments", r["sha256"]) for r in self.query(
+                f"SELECT sha256 FROM attachments WHERE message_row IN ({marks})", tuple(chunk))}
+            with self.transaction():
+                self.db.execute(f"UPDATE messages SET purged_at = ? WHERE id IN ({marks})",
+                                (self.now(), *chunk))
+        removed = 0
+        for kind, sha in sorted(files):
+            if self._still_needed(kind, sha):
+                continue
+            try:
+                self.blob_path(sha, kind).unlink()
+                removed += 1
+            except FileNotFoundError:
+                pass
+        return {"messages": len(ids), "files": removed}
+
+    def _still_needed(self, kind: str, sha: str) -> bool:
+        if kind == "raw":
+            sql = "SELECT 1 AS x FROM messages WHERE sha256 = ? AND purged_at IS NULL LIMIT 1"
+        else:
+            sql = ("SELECT 1 AS x FROM attachments a JOIN messages m ON m.id = a.message_row "
+                   "WHERE a.sha256 = ? AND m.purged_at IS NULL LIMIT 1")
+        return self.one(sql, (sha,)) is not None
+
     # -- IMAP checkpoints and mailbox health ------------------------------------------------
 
     def checkpoint(self, station: str, folder: str) -> tuple[int, int] | None:
@@ -479,6 +526,10 @@ class Store:
         return self.query("SELECT * FROM incidents WHERE station = ? AND kind = ? AND "
                           "recovered_at IS NULL", (station, kind))
 
+    def unrecovered_incidents(self) -> list[Row]:
+        return self.query("SELECT * FROM incidents WHERE recovered_at IS NULL ORDER BY "
+                          "started_at")
+
     def close_incident(self, key: str) -> bool:
         with self.lock:
             cursor = self.db.execute(
@@ -548,8 +599,8 @@ class Store:
     def mark_failed(self, outbox_id: int, error: str) -> None:
         with self.lock:
             self.db.execute(
-                "UPDATE outbox SET status = 'failed', attempts = attempts + 1, last_error = ? "
-                "WHERE id = ?", (error, outbox_id),
+                "UPDATE outbox SET status = 'failed', attempts = attempts + 1, last_error = ?, "
+                "failed_at = ? WHERE id = ?", (error, self.now(), outbox_id),
             )
 
     def outbox_counts(self) -> dict[str, int]:
@@ -568,6 +619,18 @@ class Store:
     def outbox_errors(self, limit: int) -> list[Row]:
         return self.query("SELECT kind, last_error, created_at FROM outbox "
                           "WHERE last_error IS NOT NULL ORDER BY id DESC LIMIT ?", (limit,))
+
+    def outbox_retrying(self) -> int:
+        """Mail still waiting after at least one failed attempt."""
+        row = self.one("SELECT count(*) AS n FROM outbox WHERE status = 'pending' "
+                       "AND attempts > 0")
+        return int(row["n"]) if row else 0
+
+    def outbox_failed_since(self, since: datetime) -> int:
+        """Mail given up on since `since`."""
+        row = self.one("SELECT count(*) AS n FROM outbox WHERE status = 'failed' "
+                       "AND failed_at >= ?", (to_iso(since),))
+        return int(row["n"]) if row else 0
 
     def outbox(self, where: str = "1", params: tuple = ()) -> list[Row]:
         rows = self.query(f"SELECT * FROM outbox WHERE {where} ORDER BY id", params)

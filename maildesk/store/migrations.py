@@ -118,6 +118,17 @@ def figure_indexes(db: sqlite_utils.Database) -> None:
     )
 
 
+def outbox_failed_at(db: sqlite_utils.Database) -> None:
+    """When a mail was given up on: `status` counts the recent failures as unhealthy."""
+    _run(db, "ALTER TABLE outbox ADD COLUMN failed_at TEXT")
+
+
+def message_purged_at(db: sqlite_utils.Database) -> None:
+    """When retention removed a message's raw file and attachments (the record stays)."""
+    _run(db, "ALTER TABLE messages ADD COLUMN purged_at TEXT")
+
+
 MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [
     create_tables, escalation_tables, figure_indexes,
+    outbox_failed_at, message_purged_at,
 ]

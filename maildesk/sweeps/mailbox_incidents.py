@@ -9,10 +9,12 @@ and the moment they began, so a restart never repeats an alert.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 
 from maildesk.clock import from_iso_or_none
+from maildesk.config.settings import Station
 from maildesk.desk import Desk
+from maildesk.mail.oauth import read_state
 from maildesk.mail.outgoing import queue_station_alert
 
 
@@ -20,10 +22,51 @@ from maildesk.mail.outgoing import queue_station_alert
 class HealthResult:
     alerts: list[str] = field(default_factory=list)
 
+def _sends(station: Station) -> bool:
+    """False when the station's SMTP sign-in renewal is failing."""
+    oauth = station.smtp.oauth
+    return oauth is None or "failed_since" not in read_state(oauth.store)
+
+
+def check_signins(desk: Desk, result: HealthResult) -> None:
+    """An OAuth2 renewal that failed is an incident at once: nothing will be read or sent
+    for that login until an administrator issues a new refresh token. A station that
+    cannot send has its alert sent through another station that can."""
+    store = desk.store
+    for station in desk.config.stations:
+        via = station if _sends(station) else next(
+            (s for s in desk.config.stations if _sends(s)), station)
+        to = list(desk.config.admins)
+        for service, server in (("IMAP", station.imap), ("SMTP", station.smtp)):
+            if server.oauth is None or not to:
+                continue
+            state = read_state(server.oauth.store)
+            kind = f"signin_{service.lower()}"
+            failed = state.get("failed_since")
+            started = (datetime.fromtimestamp(failed, UTC).isoformat(timespec="seconds")
+                       if failed else "")
+            if failed:
+                key = f"{station.code}:{kind}:{started}"
+                with store.transaction():
+                    if store.open_incident(key, station.code, kind, started):
+                        queue_station_alert(desk, station, "mailbox_signin", to, {
+                            "service": service, "error": state.get("last_error", ""),
+                            "since": desk.local_time(datetime.fromisoformat(started))}, via)
+                        result.alerts.append(key)
+            for incident in store.open_incidents(station.code, kind):
+                if incident["started_at"] == started:
+                    continue  # still failing
+                with store.transaction():
+                    if store.close_incident(incident["key"]):
+                        queue_station_alert(desk, station, "mailbox_recovered", to, {
+                            "problem": f"{service} sign-in renewal", "since": desk.local_time(
+                                datetime.fromisoformat(incident["started_at"]))}, via)
+                        result.alerts.append(f"{incident['key']}:recovered")
 
 
 def check_mailboxes(desk: Desk) -> HealthResult:
     result = HealthResult()
+    check_signins(desk, result)
     now, config, store = desk.clock.now(), desk.config, desk.store
     health = {row["station"]: row for row in store.mailbox_health()}
     for station in config.stations:
