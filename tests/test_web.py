@@ -225,3 +225,31 @@ def test_the_web_server_cannot_write_the_database(config: Config, ids: dict[str,
         assert store.complaint_by_code("BHL-2611-0001") is not None
     finally:
         store.close()
+
+
+def test_the_digest_links_its_overdue_rows_to_the_dashboard_with_a_summary(
+        tmp_path: Path) -> None:
+    import dataclasses
+
+    from maildesk.desk import Desk
+    from maildesk.reports.digest import build_digest, latest_day, render_digest, summary
+
+    config = web_config(tmp_path, dashboard_url="https://desk.example")
+    long_subject = "Loud music " + "and shouting " * 10
+    store = open_store(config)
+    fill(store)
+    with store.transaction():
+        from webenv import add_complaint
+        add_complaint(store, "LKT-2611-0009", "urgent", timedelta(hours=5),
+                      subject=long_subject)
+    desk = Desk.open(dataclasses.replace(config), clock=FakeClock(NOW))
+    store.close()
+    try:
+        _, text, html = render_digest(desk, build_digest(desk, "KOL-NE", latest_day(desk)))
+    finally:
+        desk.close()
+    assert '<a href="https://desk.example/complaints/LKT-2611-0009"' in html
+    cut = summary(long_subject)
+    assert len(cut) <= 60 and cut.endswith("…") and cut.startswith("Loud music and")
+    assert cut in html and cut in text and long_subject.strip() not in text
+    assert summary("  Noise\n every   night ") == "Noise every night"

@@ -16,13 +16,13 @@ from maildesk.web.auth import hash_password
 
 NOW = datetime(2026, 11, 23, 6, 0, tzinfo=UTC)  # 11:30 IST, after the 09:00 digest
 PASSWORDS = {"dcp.ne": "north-east-pass", "dcp.z6": "zone-six-pass", "admin": "admin-pass"}
-_HASHES = {user: hash_password(pw) for user, pw in PASSWORDS.items()}
+HASHES = {user: hash_password(pw) for user, pw in PASSWORDS.items()}
 
 
 def web_config(directory: Path, **web: object) -> Config:
-    accounts = (WebAccount("dcp.ne", _HASHES["dcp.ne"], "KOL-NE"),
-                WebAccount("dcp.z6", _HASHES["dcp.z6"], "MUM-Z6"),
-                WebAccount("admin", _HASHES["admin"], None))
+    accounts = (WebAccount("dcp.ne", HASHES["dcp.ne"], "KOL-NE"),
+                WebAccount("dcp.z6", HASHES["dcp.z6"], "MUM-Z6"),
+                WebAccount("admin", HASHES["admin"], None))
     settings = WebSettings(accounts=accounts, secret_key="test-secret", **web)  # type: ignore[arg-type]
     return dataclasses.replace(figures_config(directory), web=settings)
 
