@@ -88,6 +88,18 @@ def test_filters_and_csv_export(client: TestClient) -> None:
     assert [line.split(",")[0] for line in lines[1:]] == ["BHL-2611-0001", "BHL-2611-0002"]
 
 
+def test_the_page_shows_the_first_overdue_rows_and_the_csv_all(
+        client: TestClient, monkeypatch: pytest.MonkeyPatch) -> None:
+    from maildesk.web import dashboard
+
+    monkeypatch.setattr(dashboard, "ON_PAGE", 1)
+    sign_in(client, "dcp.ne")
+    overdue = client.get("/zone/KOL-NE").text.split('id="overdue"')[1]
+    assert "BHL-2611-0001" in overdue and "BHL-2611-0002" not in overdue
+    assert "and 1 more" in overdue
+    assert "BHL-2611-0002" in client.get("/zone/KOL-NE/overdue.csv").text
+
+
 def test_another_zone_is_forbidden_also_by_typing_its_url(client: TestClient,
                                                          ids: dict[str, int]) -> None:
     sign_in(client, "dcp.z6")

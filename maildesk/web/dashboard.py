@@ -31,9 +31,11 @@ if TYPE_CHECKING:
     from maildesk.web.app import Web
 
 LATE = {"action": "no officer action", "closure": "not closed"}
+ON_PAGE = 200  # overdue rows on the page (refreshed every few seconds); the CSV has them all
 
 
-def _zone_data(web: Web, zone: str, station: str, urgency: str, late: str) -> dict[str, Any]:
+def _zone_data(web: Web, zone: str, station: str, urgency: str, late: str,
+               everything: bool = False) -> dict[str, Any]:
     """The digest of the day in progress (received since the last digest; open and overdue
     as of now), with the overdue list filtered."""
     desk = web.desk
@@ -45,8 +47,10 @@ def _zone_data(web: Web, zone: str, station: str, urgency: str, late: str) -> di
     context["overdue"] = [
         {"code": o.code, "station": o.station, "urgency": o.urgency,
          "urgency_label": URGENCY_LABELS.get(o.urgency, o.urgency), "age": duration_text(o.age),
-         "late": "; ".join(o.late), "summary": summary(o.subject)} for o in rows]
+         "late": "; ".join(o.late), "summary": summary(o.subject)}
+        for o in (rows if everything else rows[:ON_PAGE])]
     context["overdue_shown"] = len(rows)
+    context["overdue_more"] = max(0, len(rows) - len(context["overdue"]))
     return context
 
 
@@ -87,7 +91,7 @@ async def zone_live(request: Request) -> Response:
 async def zone_csv(request: Request) -> Response:
     web: Web = request.app.state.web
     _, zone = _zone_for(web, request)
-    data = await run_in_threadpool(_zone_data, web, zone, *_filters(request))
+    data = await run_in_threadpool(_zone_data, web, zone, *_filters(request), True)
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\n")
     writer.writerow(["code", "station", "urgency", "age", "late", "summary"])
