@@ -425,3 +425,30 @@ def classify(ctx: click.Context, files: tuple[Path, ...]) -> None:
                    f"(language {report['language']}, score {report['score']:g})")
         for reason in report["reasons"]:
             click.echo(f"  {reason}")
+
+
+@main.command()
+@click.option("--host", default=None, help="Address to listen on (default: web.host, "
+              "127.0.0.1).")
+@click.option("--port", type=int, default=None, help="Port (default: web.port, 8080).")
+@click.pass_context
+def serve(ctx: click.Context, host: str | None, port: int | None) -> None:
+    """The DCP dashboard, the resident's status page and the public monthly figures.
+
+    Example: maildesk serve --port 8080
+    """
+    from maildesk.web.server import serve as run_server
+
+    run_server(_config(ctx, secrets=False), host, port)
+
+
+@main.command(name="hash-password")
+def hash_password_() -> None:
+    """Make an argon2 hash for a dashboard account (web.accounts[].password_hash).
+
+    Example: maildesk hash-password
+    """
+    from maildesk.web.auth import hash_password
+
+    password = click.prompt("Password", hide_input=True, confirmation_prompt=True)
+    click.echo(hash_password(password))

@@ -174,8 +174,9 @@ def test_the_rendered_digest_shows_the_figures(desk: Desk) -> None:
     assert "  LKT-2611-0002    urgent       2 d 2 h    no officer action; not closed\n" in text
     assert "  BHL-2611-0002    semi-urgent  10 h       no officer action\n" in text
     assert "AND-2611" not in text and "AND-2611" not in html  # another zone's
-    for personal in ("Rina", "resident.", "Chain snatched"):
+    for personal in ("Rina", "resident."):  # the subject is the overdue row's summary
         assert personal not in text and personal not in html
+    assert "      Chain snatched near the market\n" in text
 
 
 def test_station_names_are_escaped_in_the_html(desk: Desk) -> None:

@@ -92,6 +92,30 @@ class ServiceLevel:
 
 
 @dataclass(frozen=True)
+class WebAccount:
+    """One who may sign in to the dashboard: a zone's DCP (zone set) or an administrator."""
+
+    user: str
+    password_hash: str = field(repr=False)  # argon2, from `maildesk hash-password`
+    zone: str | None = None  # None: an administrator, who sees every station
+
+
+@dataclass(frozen=True)
+class WebSettings:
+    """`maildesk serve`: where it listens, the accounts, and how it defends itself."""
+
+    host: str = "127.0.0.1"
+    port: int = 8080
+    dashboard_url: str = ""  # as the DCP reaches it, for the digest's links
+    secret_key: str = field(default="", repr=False)  # signs session cookies
+    accounts: tuple[WebAccount, ...] = ()
+    lockout_after: int = 5  # failed sign-ins in a row lock the account...
+    lockout_for: timedelta = timedelta(minutes=15)  # ...this long
+    status_lookups_per_hour: int = 20  # per client address, on the resident's status page
+    refresh_seconds: int = 30  # the dashboard fetches fresh figures this often
+
+
+@dataclass(frozen=True)
 class Config:
     path: Path
     data_dir: Path
@@ -110,6 +134,7 @@ class Config:
     silent_after: timedelta = timedelta(hours=24)  # no mail for this long alerts
     metrics_port: int = 0  # Prometheus metrics on 127.0.0.1:PORT; 0 serves none
     retention_days: int = 0  # files of complaints closed this many days ago go; 0 keeps all
+    web: WebSettings = WebSettings()
 
     def station(self, code: str) -> Station:
         for station in self.stations:
@@ -367,6 +392,31 @@ def _station(r: _Reader, defaults: _Reader, zones: set[str], env: dict[str, str]
     )
 
 
+def _web(r: _Reader, zones: set[str], env: dict[str, str]) -> WebSettings:
+    r.known("host", "port", "dashboard_url", "secret_key_env", "accounts", "lockout_after",
+            "lockout_for", "status_lookups_per_hour", "refresh_seconds")
+    accounts = []
+    for a in r.items("accounts"):
+        a.known("user", "password_hash", "zone", "admin")
+        admin = a.bool("admin", False)
+        zone = None if admin else a.str("zone")
+        if zone is not None and zone not in zones:
+            a.fail(f"unknown zone '{zone}'; zones are: {', '.join(sorted(zones))}", "zone")
+        password_hash = a.str("password_hash")
+        if not password_hash.startswith("$argon2"):
+            a.fail("expected an argon2 hash made by `maildesk hash-password`", "password_hash")
+        accounts.append(WebAccount(a.str("user"), password_hash, zone))
+    return WebSettings(
+        host=r.str("host", "127.0.0.1"), port=r.int("port", 8080, 1, 65535),
+        dashboard_url=r.str("dashboard_url", "").rstrip("/"),
+        secret_key=r.secret("secret_key_env", env), accounts=tuple(accounts),
+        lockout_after=r.int("lockout_after", 5, 1, 100),
+        lockout_for=r.duration("lockout_for", timedelta(minutes=15)),
+        status_lookups_per_hour=r.int("status_lookups_per_hour", 20, 1, 10000),
+        refresh_seconds=r.int("refresh_seconds", 30, 1, 3600),
+    )
+
+
 class _Env(dict):
     required = True
 
@@ -385,7 +435,7 @@ def load_config(path: Path | str | None = None, env: dict[str, str] | None = Non
     env = _Env(env)
     env.required = secrets
     top = _Reader(load_yaml(path), path, "")
-    top.known("maildesk", "defaults", "zones", "agencies", "service_levels", "stations")
+    top.known("maildesk", "defaults", "zones", "agencies", "service_levels", "stations", "web")
     top.child("defaults").known("poll_seconds", "idle", "imap", "smtp",
                                 "require_authentication", "trusted_authserv_id")
     desk = top.child("maildesk").known(
@@ -462,4 +512,5 @@ def load_config(path: Path | str | None = None, env: dict[str, str] | None = Non
         silent_after=desk.duration("silent_after", timedelta(hours=24)),
         retention_days=desk.int("retention_days", 0, 0, 36500),
         metrics_port=desk.int("metrics_port", 0, 0, 65535),
+        web=_web(top.child("web"), zone_codes, env),
     )

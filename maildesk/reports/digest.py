@@ -32,6 +32,7 @@ ACKNOWLEDGE_WITHIN = timedelta(hours=1)
 URGENCY_LABELS = {"urgent": "urgent", "semi_urgent": "semi-urgent", "non_urgent": "non-urgent"}
 NO_ACTION, NOT_CLOSED = "no officer action", "not closed"
 OVERDUE_SHOWN = 50  # the mail lists this many overdue complaints, then says how many more
+SUMMARY_CHARS = 60  # each with its subject cut to this length
 
 
 @dataclass
@@ -68,6 +69,7 @@ class Overdue:
     urgency: str
     age: timedelta
     late: tuple[str, ...]  # "no officer action", "not closed"
+    subject: str = ""
 
 
 @dataclass(frozen=True)
@@ -173,7 +175,8 @@ class _Tally:
         self.oldest = age if self.oldest is None else max(self.oldest, age)
         late = lateness(desk, row, as_of)
         if late:
-            self.overdue.append(Overdue(row["code"], row["station"], row["urgency"], age, late))
+            self.overdue.append(Overdue(row["code"], row["station"], row["urgency"], age, late,
+                                        row.get("subject") or ""))
 
     def merge(self, other: _Tally) -> None:
         self.received += other.received
@@ -282,14 +285,26 @@ def _station_view(f: Figures, before: Figures | None, most_open: int) -> dict[st
     }
 
 
+def summary(subject: str, chars: int = SUMMARY_CHARS) -> str:
+    """A subject on one line, cut at a word to at most `chars` characters."""
+    line = " ".join(subject.split())
+    if len(line) <= chars:
+        return line
+    cut = line[: chars - 1].rsplit(" ", 1)[0] if " " in line[: chars - 1] else line[: chars - 1]
+    return cut.rstrip(" ,.;:-") + "…"
+
+
 def digest_context(desk: Desk, digest: Digest) -> dict[str, Any]:
     """What both templates get: every value already formatted as text."""
     local = desk.config.timezone
+    base = desk.config.web.dashboard_url
     end_local = digest.end.astimezone(local)
     most_open = max([f.open for f in digest.stations] + [0])
     overdue = [{"code": o.code, "station": o.station, "urgency": o.urgency,
                 "urgency_label": URGENCY_LABELS.get(o.urgency, o.urgency),
-                "age": duration_text(o.age), "late": "; ".join(o.late)}
+                "age": duration_text(o.age), "late": "; ".join(o.late),
+                "summary": summary(o.subject),
+                "link": f"{base}/complaints/{o.code}" if base else ""}
                for o in digest.overdue[:OVERDUE_SHOWN]]
     return {
         "zone_code": digest.zone.code, "zone_name": digest.zone.name,
@@ -305,6 +320,7 @@ def digest_context(desk: Desk, digest: Digest) -> dict[str, Any]:
                      "tone": _tone(c)} for c in digest.changes],
         "overdue": overdue, "overdue_total": len(digest.overdue),
         "overdue_more": max(0, len(digest.overdue) - OVERDUE_SHOWN),
+        "dashboard_link": f"{base}/zone/{digest.zone.code}" if base else "",
         "ack_within": duration_text(ACKNOWLEDGE_WITHIN),
         "levels": [{"urgency": URGENCY_LABELS[u],
                     "first_action": duration_text(desk.config.service_levels[u].first_action),

@@ -15,7 +15,7 @@ from collections.abc import Sequence
 from maildesk.store.db import Row, Store
 
 _OPEN_COLUMNS = ("code, station, urgency, created_at, first_action_at, clock_start, "
-                 "paused_seconds, paused_since")
+                 "paused_seconds, paused_since, subject")
 
 
 def _marks(values: Sequence[str]) -> str:
