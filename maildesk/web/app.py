@@ -25,7 +25,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from maildesk.clock import Clock
 from maildesk.config.settings import Config, WebAccount
 from maildesk.desk import Desk
-from maildesk.mail.message import Templates, default_templates_dir
+from maildesk.mail.templates import Templates, default_templates_dir
 from maildesk.store.web_queries import ReadOnlyStore
 from maildesk.web import dashboard, public
 from maildesk.web.auth import Accounts, csrf_ok, csrf_token
