@@ -7,15 +7,12 @@ import ast
 
 from test_docs import (
     ROOT,
-    _argument,
     _calls,
     _constant,
-    _literal,
-    _rows,
     _spans,
     _text,
-    _yaml,
     config_keys,
+    config_table_mismatches,
 )
 
 REFERENCE = ROOT / "docs" / "configuration.md"
@@ -44,21 +41,7 @@ def test_every_config_key_is_in_the_configuration_reference() -> None:
 
 
 def test_defaults_and_ranges_match_the_configuration_reference() -> None:
-    text = _text(REFERENCE)
-    wrong = []
-    for key, calls in config_keys().items():
-        rows = _rows(text, key)
-        for call in calls:
-            method = call.func.attr  # type: ignore[attr-defined]
-            default = _literal(_argument(call, 1, "default"))
-            if method in ("str", "int", "bool", "get") and default not in (None, ""):
-                if not any(f"`{_yaml(default)}`" in row for row in rows):
-                    wrong.append(f"{key}: default `{_yaml(default)}`")
-            if method == "int":
-                low, high = (_literal(_argument(call, i, n)) for i, n in ((2, "low"),
-                                                                            (3, "high")))
-                if not any(f"{low} to {high}" in row for row in rows):
-                    wrong.append(f"{key}: range {low} to {high}")
+    wrong = config_table_mismatches(_text(REFERENCE))
     assert not wrong, f"docs/configuration.md disagrees with settings.py: {wrong}"
 
 
