@@ -11,6 +11,7 @@ import pytest
 
 # tests/ is not a package: pytest puts this directory on sys.path for conftest.py ("prepend"
 # import mode), so the helper module is importable as plain `servers`.
+from conversation import Conversation
 from servers import Dovecot, MailboxUser, SmtpRecorder, find_dovecot
 
 INSTALL_HINT = (
@@ -57,3 +58,10 @@ def smtp() -> Iterator[SmtpRecorder]:
         yield recorder
     finally:
         recorder.stop()
+
+
+@pytest.fixture
+def conversation(tmp_path, dovecot: Dovecot, mailbox_user: MailboxUser,
+                 smtp: SmtpRecorder) -> Conversation:
+    """Two stations on the real servers: deliver mail, poll, read what each party received."""
+    return Conversation(tmp_path, dovecot, mailbox_user, smtp)

@@ -12,7 +12,7 @@ from dataclasses import replace
 from datetime import timedelta
 
 import pytest
-from deskenv import StationAccount, config_for, fixture, parse, resident_mail
+from deskenv import fixture, parse, resident_mail
 
 import maildesk.sweeps.escalate
 from maildesk.clock import FakeClock
@@ -27,10 +27,9 @@ ADMIN = "itcell@maildesk.test"
 
 
 @pytest.fixture
-def world(tmp_path, dovecot, mailbox_user, smtp):
-    bhl = StationAccount("BHL", mailbox_user.name, mailbox_user.password, (OFFICER,))
-    config = config_for(tmp_path, (dovecot.host, dovecot.port), (smtp.host, smtp.port), [bhl])
-    return config, bhl, FakeClock(), dovecot, smtp
+def world(conversation):
+    c = conversation
+    return c.config, c.bhl, FakeClock(), c.dovecot, c.smtp
 
 
 def subjects(smtp, address: str) -> list[str]:
