@@ -64,7 +64,13 @@ def run(ctx: click.Context) -> None:
     """
     from maildesk.daemon import run_daemon
 
-    sys.exit(asyncio.run(run_daemon(_config(ctx), ctx.obj["config"])))
+    config = _config(ctx)
+    daemon = run_daemon(config, ctx.obj["config"])
+    if config.web.in_daemon:
+        from maildesk.web.server import serve_beside
+
+        sys.exit(asyncio.run(serve_beside(config, daemon)))
+    sys.exit(asyncio.run(daemon))
 
 
 @main.command()

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 from starlette.testclient import TestClient
-from webenv import NOW, PASSWORDS, fill, open_store, web_config
+from webenv import NOW, PASSWORDS, add_complaint, fill, open_store, web_config
 
 from maildesk.clock import FakeClock
 from maildesk.config.settings import Config
@@ -197,6 +197,40 @@ def test_status_page_answers_the_right_pair_and_nothing_else(client: TestClient)
     assert wrong_address.status_code == unknown_code.status_code == 200
     assert answer_part(wrong_address.text) == answer_part(unknown_code.text)
     assert "BHL-2611-0002" not in wrong_address.text and "patrol" not in wrong_address.text
+
+
+def test_status_page_speaks_the_residents_language(config: Config, client: TestClient) -> None:
+    store = open_store(config)
+    try:
+        with store.transaction():
+            complaint = add_complaint(store, "LKT-2611-0002", "semi_urgent", timedelta(hours=5),
+                                      resident="tapas.roy@example.in", language="bn")
+            store.add_event(complaint, "si.lkt@maildesk.test", "progress",
+                            {"note": "পাড়ায় টহল দেওয়া হয়েছে।"})
+    finally:
+        store.close()
+    # The form follows the browser; ?lang= overrides it.
+    assert "मेरी शिकायत कहाँ तक पहुँची?" in client.get(
+        "/status", headers={"accept-language": "hi-IN,hi;q=0.9,en;q=0.8"}).text
+    assert '<html lang="mr">' in client.get("/status?lang=mr").text
+    assert "Where is my complaint?" in client.get(
+        "/status", headers={"accept-language": "fr-FR,de;q=0.5"}).text
+    # The answer is in the language the resident wrote in, whatever the page's language.
+    found = lookup(client, "LKT-2611-0002", "tapas.roy@example.in")
+    shown = answer_part(found.text)
+    assert "<h2>LKT-2611-0002: প্রাপ্তিস্বীকার পাঠানো হয়েছে</h2>" in shown
+    assert "হালনাগাদ" in shown and "Acknowledged" not in shown
+    assert "পাড়ায় টহল দেওয়া হয়েছে।" in shown and 'lang="bn"' in shown
+    # A wrong pair is answered in the page's language, the same as an unknown code.
+    client.get("/status?lang=hi")
+    wrong = client.post("/status", data={"code": "LKT-2611-0002", "address": "x@example.net",
+                                         "lang": "hi", "csrf": csrf(client, "/status")})
+    unknown = client.post("/status", data={"code": "LKT-2611-0999", "address": "x@example.net",
+                                           "lang": "hi", "csrf": csrf(client, "/status")})
+    assert answer_part(wrong.text) == answer_part(unknown.text)
+    assert "कोई शिकायत नहीं मिली" in wrong.text and "বাংলা" in wrong.text  # the switcher
+    assert '<html lang="hi">' in wrong.text
+    assert '<section class="card" id="answer"' not in wrong.text
 
 
 def test_status_page_is_rate_limited_per_client(client: TestClient) -> None:

@@ -29,11 +29,12 @@ def web_config(directory: Path, **web: object) -> Config:
 
 def add_complaint(store: Store, code: str, urgency: str, age: timedelta, *,
                   subject: str = "Chain snatched near the market",
-                  resident: str = "rina.dutta@example.net", acted: bool = False) -> int:
+                  resident: str = "rina.dutta@example.net", acted: bool = False,
+                  language: str = "en") -> int:
     created = to_iso(NOW - age)
     return store.add_complaint(
         code=code, station=code.split("-")[0], urgency=urgency, status="acknowledged",
-        resident_addr=resident, resident_name="Rina Dutta", subject=subject, language="en",
+        resident_addr=resident, resident_name="Rina Dutta", subject=subject, language=language,
         created_at=created, acknowledged_at=created, clock_start=created,
         first_action_at=created if acted else None,
         reasons=["phrase 'snatched' (theft happening now)"])

@@ -113,6 +113,7 @@ class WebSettings:
     lockout_for: timedelta = timedelta(minutes=15)  # ...this long
     status_lookups_per_hour: int = 20  # per client address, on the resident's status page
     refresh_seconds: int = 30  # the dashboard fetches fresh figures this often
+    in_daemon: bool = False  # `maildesk run` serves the web pages too, in the same process
 
 
 @dataclass(frozen=True)
@@ -394,7 +395,7 @@ def _station(r: _Reader, defaults: _Reader, zones: set[str], env: dict[str, str]
 
 def _web(r: _Reader, zones: set[str], env: dict[str, str]) -> WebSettings:
     r.known("host", "port", "dashboard_url", "secret_key_env", "accounts", "lockout_after",
-            "lockout_for", "status_lookups_per_hour", "refresh_seconds")
+            "lockout_for", "status_lookups_per_hour", "refresh_seconds", "in_daemon")
     accounts = []
     for a in r.items("accounts"):
         a.known("user", "password_hash", "zone", "admin")
@@ -414,6 +415,7 @@ def _web(r: _Reader, zones: set[str], env: dict[str, str]) -> WebSettings:
         lockout_for=r.duration("lockout_for", timedelta(minutes=15)),
         status_lookups_per_hour=r.int("status_lookups_per_hour", 20, 1, 10000),
         refresh_seconds=r.int("refresh_seconds", 30, 1, 3600),
+        in_daemon=r.bool("in_daemon", False),
     )
 
 

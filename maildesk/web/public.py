@@ -18,20 +18,33 @@ from maildesk.reports.monthly import monthly_report
 from maildesk.store import web_queries
 from maildesk.web.auth import csrf_ok
 from maildesk.web.charts import month_bars
+from maildesk.web.words import LANGUAGES, NAMES, base_language, from_accept_language, words
 
 if TYPE_CHECKING:
     from maildesk.web.app import Web
 
-STATUS_WORDS = {"received": "Received", "acknowledged": "Acknowledged",
-                "in_process": "In process", "incomplete_info": "Waiting for your details",
-                "transferred": "Transferred to another station", "closed": "Closed"}
-NOTE_WORDS = {"progress": "Update", "incomplete": "Details needed", "closed": "Closed"}
 FIGURES_FOR = 600  # seconds a past month's figures are kept before they are computed again
+
+
+def _page_language(request: Request, chosen: object = None) -> str:
+    """?lang= (or the form's hidden field) first, then the browser's Accept-Language."""
+    asked = str(chosen or request.query_params.get("lang") or "")
+    if asked:
+        return base_language(asked)
+    return from_accept_language(request.headers.get("accept-language", ""))
+
+
+def _render_status(web: Web, request: Request, language: str, status: int = 200,
+                   **context: Any) -> Response:
+    return web.render(request, "status.html", status=status, page_lang=language,
+                      t=words(language), languages=[(c, NAMES[c]) for c in LANGUAGES],
+                      **context)
 
 
 async def status_page(request: Request) -> Response:
     web: Web = request.app.state.web
-    return web.render(request, "status.html", result=None, neutral=False, limited=False)
+    return _render_status(web, request, _page_language(request), result=None, neutral=False,
+                          limited=False)
 
 
 def _lookup(web: Web, code: str, address: str) -> dict[str, Any] | None:
@@ -44,11 +57,14 @@ def _lookup(web: Web, code: str, address: str) -> dict[str, Any] | None:
     if complaint is None or not filed_by or not matches:
         return None
     local = web.desk.local_time
-    notes = [{"when": local(from_iso(n["at"])), "what": NOTE_WORDS[n["action"]],
+    # The answer speaks the language the resident wrote in.
+    language = base_language(complaint.get("language"))
+    said = words(language)
+    notes = [{"when": local(from_iso(n["at"])), "what": said[f"note.{n['action']}"],
               "text": n["note"] or n["needed"] or ""}
              for n in web_queries.public_notes(web.desk.store, complaint["id"])]
-    return {"code": complaint["code"],
-            "status": STATUS_WORDS.get(complaint["status"], complaint["status"]),
+    return {"code": complaint["code"], "language": language, "t": said,
+            "status": said.get(f"status.{complaint['status']}", complaint["status"]),
             "station": web.config.station(complaint["station"]).name
             if complaint["station"] in {s.code for s in web.config.stations} else "",
             "filed": local(from_iso(complaint["created_at"])),
@@ -61,17 +77,18 @@ def _lookup(web: Web, code: str, address: str) -> dict[str, Any] | None:
 async def status_lookup(request: Request) -> Response:
     web: Web = request.app.state.web
     form = await request.form()
+    language = _page_language(request, form.get("lang"))
     if not csrf_ok(request.session, form.get("csrf")):
-        return web.render(request, "status.html", status=403, result=None, neutral=True,
-                          limited=False)
+        return _render_status(web, request, language, status=403, result=None, neutral=True,
+                              limited=False)
     client = request.client.host if request.client else "?"
     if not web.status_limit.allow(client, web.desk.clock.now()):
-        return web.render(request, "status.html", status=429, result=None, neutral=False,
-                          limited=True)
+        return _render_status(web, request, language, status=429, result=None, neutral=False,
+                              limited=True)
     result = await run_in_threadpool(_lookup, web, str(form.get("code", "")),
                                      str(form.get("address", "")))
-    return web.render(request, "status.html", result=result, neutral=result is None,
-                      limited=False)
+    return _render_status(web, request, result["language"] if result else language,
+                          result=result, neutral=result is None, limited=False)
 
 
 def _months(today: date, count: int = 12) -> list[str]:
