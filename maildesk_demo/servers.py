@@ -9,10 +9,10 @@ free port that the operating system picks:
   as a ``pymap`` subprocess) lets us define any number of users with passwords (the ``pymap``
   command line only knows one demo user), bind port 0 and read back the real port (no race
   for a "free" port), and stop it without leaving a process behind.
-* SMTP is an aiosmtpd ``Controller`` (its own thread and event loop). It accepts every
-  message without auth or TLS, records it, writes a copy to ``workdir/sent/`` and delivers
-  it, through an IMAP APPEND as the recipient, into the INBOX of every recipient that is
-  one of the demo mailboxes.
+* SMTP is the tests' recording server (``maildesk_demo.recorder``, aiosmtpd in its own
+  thread and event loop). It accepts every message without TLS, records it, writes a copy
+  to ``workdir/sent/`` and delivers it, through an IMAP APPEND as the recipient, into the
+  INBOX of every recipient that is one of the demo mailboxes.
 
 The login name of a mailbox is its address exactly as registered, e.g.
 ``behala.ps@demo.maildesk.local``.
@@ -33,17 +33,12 @@ import threading
 import time
 from argparse import Namespace
 from collections.abc import Callable, Coroutine, Iterator
-from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
 from typing import Any, NamedTuple, Self, TypeVar, cast
 
-from aiosmtpd.controller import Controller
-from aiosmtpd.smtp import SMTP as SMTPServer
-from aiosmtpd.smtp import Envelope
-from aiosmtpd.smtp import Session as SMTPSession
 from imapclient import IMAPClient
 from proxyprotocol.reader import ProxyProtocolReader
 from proxyprotocol.sock import SocketInfo
@@ -54,6 +49,8 @@ from pymap.concurrent import Subsystem
 from pymap.imap import IMAPServer
 from pymap.user import Passwords, UserMetadata
 from pysasl.hashing import Cleartext
+
+from maildesk_demo.recorder import Received, SmtpRecorder
 
 __all__ = ["DEMO_HOST", "DemoMailServers", "SentMail", "start_demo_servers"]
 
@@ -259,94 +256,31 @@ class _PymapThread:
         await self._loop.shutdown_asyncgens()
 
 
-class _EphemeralPortController(Controller):
-    """aiosmtpd Controller that binds port 0 and publishes the port the OS picked.
+class _MailboxDelivery:
+    """The recorder's delivery step: into the INBOX of each demo-mailbox recipient, and a
+    copy in ``sent/`` so a person running the demo can open what was "sent"."""
 
-    The stock Controller needs a fixed port (its readiness check connects to ``self.port``),
-    and guessing a free port races with other processes.
-    """
-
-    def _create_server(self) -> Coroutine[Any, Any, asyncio.AbstractServer]:
-        return self._bind()
-
-    async def _bind(self) -> asyncio.AbstractServer:
-        server = await self.loop.create_server(
-            self._factory_invoker, host=self.hostname, port=0, ssl=self.ssl_context
-        )
-        # Set before the Controller's readiness check (_trigger_server) reads it.
-        self.port = server.sockets[0].getsockname()[1]
-        return server
-
-
-class _SmtpHandler:
-    """aiosmtpd handler: deliver to local demo mailboxes, then record the message."""
-
-    def __init__(
-        self,
-        mailboxes: _Mailboxes,
-        deliver: Callable[[str, str, bytes], None],
-        sent_dir: Path,
-    ) -> None:
+    def __init__(self, mailboxes: _Mailboxes, deliver: Callable[[str, str, bytes], None],
+                 sent_dir: Path) -> None:
         self._mailboxes = mailboxes
         self._deliver = deliver
         self._sent_dir = sent_dir
-        self._cond = threading.Condition()
-        self._sent: list[SentMail] = []
-        # Delivery is blocking IMAP client I/O to the pymap thread; it runs on this one
-        # worker instead of aiosmtpd's event loop so the SMTP server stays responsive and
-        # deliveries happen one at a time, in order of acceptance.
-        self.executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="maildesk-demo-lda")
+        self._count = 0
 
-    async def handle_DATA(  # noqa: N802 - name fixed by aiosmtpd's handler protocol
-        self, server: SMTPServer, session: SMTPSession, envelope: Envelope
-    ) -> str:
-        # original_content is the raw bytes on the wire (dot-unstuffed) whatever decode_data.
-        data = envelope.original_content or b""
-        mail_from = envelope.mail_from or ""
-        rcpt_tos = list(envelope.rcpt_tos)
-        loop = asyncio.get_running_loop()
-        try:
-            await loop.run_in_executor(
-                self.executor, self._deliver_and_record, mail_from, rcpt_tos, data
-            )
-        except Exception as exc:
-            log.exception("demo SMTP: local delivery failed")
-            # A temporary failure makes a real client retry later, and the message is not
-            # reported by sent(): the caller can see it did not go through. Only the type
-            # name goes into the reply: exception text could break the SMTP line.
-            return f"451 4.3.0 Local delivery failed ({type(exc).__name__})"
-        return "250 2.0.0 OK: queued"
-
-    def _deliver_and_record(self, mail_from: str, rcpt_tos: list[str], data: bytes) -> None:
+    def __call__(self, message: Received) -> None:
         delivered: set[str] = set()
-        for rcpt in rcpt_tos:
+        for rcpt in message.rcpt_tos:
             creds = self._mailboxes.credentials(rcpt)
             # Recipients outside the demo are only recorded, as if relayed to the world.
             if creds is None or creds[0] in delivered:
                 continue
             login, password = creds
-            self._deliver(login, password, data)
+            self._deliver(login, password, message.data)
             delivered.add(login)
-        with self._cond:
-            # A file per message so a person running the demo can open what was "sent".
-            # Written first: if that fails, the message is not reported as sent either.
-            self._sent_dir.mkdir(parents=True, exist_ok=True)
-            (self._sent_dir / f"{len(self._sent) + 1:04d}.eml").write_bytes(data)
-            self._sent.append(SentMail(mail_from, rcpt_tos, data))
-            self._cond.notify_all()
-
-    def sent(self) -> list[SentMail]:
-        with self._cond:
-            return list(self._sent)
-
-    def wait_for_sent(self, count: int, timeout: float) -> list[SentMail]:
-        with self._cond:
-            if not self._cond.wait_for(lambda: len(self._sent) >= count, timeout):
-                raise TimeoutError(
-                    f"demo SMTP server accepted {len(self._sent)} of {count} expected "
-                    f"messages within {timeout} s"
-                )
-            return list(self._sent)
+        # Written before the message counts as sent: if that fails, it is not reported.
+        self._sent_dir.mkdir(parents=True, exist_ok=True)
+        self._count += 1
+        (self._sent_dir / f"{self._count:04d}.eml").write_bytes(message.data)
 
 
 @dataclass
@@ -365,8 +299,8 @@ class DemoMailServers:
     smtp_port: int
     workdir: Path
     _imap: _PymapThread = field(repr=False, compare=False)
-    _smtp: Controller = field(repr=False, compare=False)
-    _handler: _SmtpHandler = field(repr=False, compare=False)
+    _smtp: SmtpRecorder = field(repr=False, compare=False)
+    _handler: _MailboxDelivery = field(repr=False, compare=False)
     _mailboxes: _Mailboxes = field(repr=False, compare=False)
     _stopped: bool = field(default=False, repr=False, compare=False)
 
@@ -401,11 +335,17 @@ class DemoMailServers:
 
     def sent(self) -> list[SentMail]:
         """Every message the SMTP server accepted: ``(mail_from, rcpt_tos, data)``."""
-        return self._handler.sent()
+        return [SentMail(m.mail_from, m.rcpt_tos, m.data) for m in self._smtp.messages]
 
     def wait_for_sent(self, count: int, timeout: float = 10) -> list[SentMail]:
         """Block until at least *count* messages were accepted; raise TimeoutError if not."""
-        return self._handler.wait_for_sent(count, timeout)
+        try:
+            received = self._smtp.wait_for(count, timeout)
+        except TimeoutError:
+            raise TimeoutError(
+                f"demo SMTP server accepted {len(self._smtp.messages)} of {count} expected "
+                f"messages within {timeout} s") from None
+        return [SentMail(m.mail_from, m.rcpt_tos, m.data) for m in received]
 
     def stop(self) -> None:
         """Stop both servers and their threads; safe to call more than once."""
@@ -416,7 +356,6 @@ class DemoMailServers:
         try:
             self._smtp.stop()
         finally:
-            self._handler.executor.shutdown(wait=True)
             self._imap.stop()
 
     def __enter__(self) -> Self:
@@ -497,23 +436,19 @@ def start_demo_servers(mailboxes: dict[str, str], workdir: Path) -> DemoMailServ
             registry.add(address, password)
         _wait_until_serving(DEMO_HOST, imap_port, b"* OK", deadline)
 
-        handler = _SmtpHandler(
+        handler = _MailboxDelivery(
             registry, _deliver_via_imap(DEMO_HOST, imap_port), Path(workdir) / "sent"
         )
-        smtp = _EphemeralPortController(
-            handler,
-            hostname=DEMO_HOST,
-            # A fixed name: the default would be socket.getfqdn(), a DNS lookup.
-            server_hostname="maildesk-demo",
-            ready_timeout=_START_TIMEOUT,
-        )
+        # The tests' recording server, delivering into the demo's mailboxes. A fixed name:
+        # the default would be socket.getfqdn(), a DNS lookup.
+        smtp = SmtpRecorder(deliver=handler, ready_timeout=_START_TIMEOUT,
+                            server_hostname="maildesk-demo")
         try:
             smtp.start()
             _wait_until_serving(DEMO_HOST, smtp.port, b"220", deadline)
         except BaseException:
             with suppress(Exception):
-                smtp.stop(no_assert=True)
-            handler.executor.shutdown(wait=True)
+                smtp.stop()
             raise
     except BaseException:
         imap.stop()
