@@ -695,7 +695,9 @@ class SmtpRecorder:
         *,
         credentials: dict[str, str] | None = None,
         ready_timeout: float = 30.0,
+        smtputf8: bool = False,
     ) -> None:
+        self.smtputf8 = smtputf8  # offer SMTPUTF8 (RFC 6531): internationalised addresses
         self.host = LOCALHOST
         self.port = port if port is not None else free_port()
         self.credentials = credentials
@@ -726,6 +728,7 @@ class SmtpRecorder:
             decode_data=False,
             authenticator=self._authenticate,
             auth_require_tls=False,
+            enable_SMTPUTF8=self.smtputf8,
         )
         controller.start()
         self._controller = controller

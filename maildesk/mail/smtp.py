@@ -57,16 +57,15 @@ class SmtpSession:
 
     async def send(self, mail_from: str, rcpt_to: list[str], raw: bytes) -> None:
         # An internationalised address (राम@example.in) needs SMTPUTF8 (RFC 6531): asked for
-        # when the server offers it; a server without it can never take this mail.
+        # when the server offers it; a server without it can never take this mail
+        # (aiosmtplib checks the server's EHLO and raises SMTPNotSupported).
         options = [] if (mail_from + "".join(rcpt_to)).isascii() else ["SMTPUTF8"]
-        if options and not self.client.supports_extension("smtputf8"):
-            raise PermanentError("the SMTP server does not offer SMTPUTF8, needed for the "
-                                 "internationalised address")
         try:
             _, message = await self.client.sendmail(mail_from, rcpt_to, raw,
                                                     mail_options=options)
         except aiosmtplib.SMTPNotSupported as exc:
-            raise PermanentError(f"SMTP: {exc}") from exc
+            raise PermanentError(f"SMTP: {exc} (needed for the internationalised "
+                                 "address)") from exc
         except aiosmtplib.SMTPRecipientsRefused as exc:
             codes = [r.code for r in exc.recipients]
             error = f"recipients refused: {exc}"

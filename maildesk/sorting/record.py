@@ -13,6 +13,7 @@ from maildesk.mail.outgoing import (
     history_of,
     queue_ack,
     queue_admins,
+    queue_no_reply,
     queue_notify,
     queue_officer_reply,
     queue_officers,
@@ -85,7 +86,11 @@ def record_new(desk: Desk, item: Incoming, mail: ParsedMail, decision: Sorted,
     assert complaint is not None
     _note_named_code(desk, decision, complaint, mail, row)
     level = desk.config.service_levels[verdict.urgency]
-    if not decision.quiet:
+    if not mail.from_addr:
+        # No sender address survived parsing (a crafted From): the complaint stands.
+        queue_no_reply(desk, station, complaint, "ack", ["(no usable address)"],
+                       "the mail has no sender address a reply could go to")
+    elif not decision.quiet:
         queue_ack(desk, station, complaint, mail, next_step_by=now + level.first_action)
     if decision.kind == "oversize":  # recorded whole; the officers get the text, not the files
         if not decision.quiet:
@@ -261,8 +266,10 @@ def _believe_bounce(desk: Desk, item: Incoming, mail: ParsedMail, row: int) -> N
     the recipients of that mail; never for an officer, a DCP or an admin, whose alerts
     must not be silenced."""
     domain = desk.config.message_domain
-    text = desk.store.read_raw(item.sha256).decode("latin-1")
-    ids = own_message_ids(text, domain)
+    # The returned headers stand in the raw mail, or in an encoded part of it.
+    texts = [desk.store.read_raw(item.sha256).decode("latin-1"), mail.text,
+             *(a.data.decode("latin-1") for a in mail.attachments)]
+    ids = own_message_ids("\n".join(texts), domain)
     ids += [i for i in (*mail.in_reply_to, *mail.references)
             if own_kind(i, domain) and i not in ids]
     sent = desk.store.sent_to(ids)

@@ -659,21 +659,27 @@ class Store:
         self._insert("answers", {"address": address, "station": station, "kind": kind,
                                  "at": self.now(), "held": int(held)})
 
-    def held_answers(self, stations: list[str], since: datetime,
-                     until: datetime) -> list[Row]:
-        """Per station and address, the answers held back by a budget in a period, and the
-        mails that address sent: the senders a flood came from."""
+    def flood_senders(self, stations: list[str], since: datetime, until: datetime,
+                      limit: int = 20) -> list[Row]:
+        """The senders a flood came from in a period, per station: mails held back by the
+        per-sender limit and answers held back by a reply budget, with all their mails."""
         if not stations:
             return []
         marks = ", ".join("?" for _ in stations)
+        period = (to_iso(since), to_iso(until))
         return self.query(
-            f"SELECT a.station, a.address, count(*) AS held, "
-            f"(SELECT count(*) FROM messages m WHERE m.station = a.station "
-            f"AND m.from_addr = a.address AND m.received_at >= ? AND m.received_at < ?) "
-            f"AS mails FROM answers a WHERE a.held = 1 AND a.station IN ({marks}) "
-            f"AND a.at >= ? AND a.at < ? GROUP BY a.station, a.address "
-            f"ORDER BY held DESC, a.address",
-            (to_iso(since), to_iso(until), *stations, to_iso(since), to_iso(until)))
+            f"SELECT f.station, f.address, sum(f.limited) AS limited, sum(f.held) AS held, "
+            f"(SELECT count(*) FROM messages m WHERE m.station = f.station "
+            f"AND m.from_addr = f.address AND m.received_at >= ? AND m.received_at < ?) "
+            f"AS mails FROM ("
+            f"SELECT station, from_addr AS address, 1 AS limited, 0 AS held FROM messages "
+            f"WHERE kind = 'rate_limited' AND from_addr IS NOT NULL AND station IN ({marks}) "
+            f"AND received_at >= ? AND received_at < ? UNION ALL "
+            f"SELECT station, address, 0, 1 FROM answers WHERE held = 1 "
+            f"AND station IN ({marks}) AND at >= ? AND at < ?) f "
+            f"GROUP BY f.station, f.address ORDER BY sum(f.limited) + sum(f.held) DESC, "
+            f"f.address LIMIT ?",
+            (*period, *stations, *period, *stations, *period, limit))
 
     def sent_to(self, message_ids: list[str]) -> dict[str, list[str]]:
         """Of these Message-IDs, those the desk queued itself, with their recipients."""
