@@ -184,7 +184,9 @@ class SmtpRecorder:
         ready_timeout: float = 30.0,
         deliver: Callable[[Received], None] | None = None,
         server_hostname: str = "smtp-recorder.test",
+        smtputf8: bool = False,
     ) -> None:
+        self.smtputf8 = smtputf8  # offer SMTPUTF8 (RFC 6531): internationalised addresses
         self.host = LOCALHOST
         self.port = port if port is not None else free_port()
         self.credentials = credentials
@@ -218,6 +220,7 @@ class SmtpRecorder:
             decode_data=False,
             authenticator=self._authenticate,
             auth_require_tls=False,
+            enable_SMTPUTF8=self.smtputf8,
         )
         controller.start()
         self._controller = controller

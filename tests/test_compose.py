@@ -653,7 +653,9 @@ def test_addresses() -> None:
     assert msg["from"].addresses[0].display_name == 'Insp. "Ravi", SHO'
     assert msg["to"].addresses[0].display_name == "অনিতা দাস"
     assert msg["to"].addresses[0].addr_spec == "anita@" + "থানা.example".encode("idna").decode()
-    for bad in (["ক@example.in"], ["not an address"], [], ["a@b\r\nBcc: c@d"]):
+    # An internationalised local part is written in UTF-8 (RFC 6532; sent with SMTPUTF8).
+    assert "ক@example.in".encode() in build(to_addrs="ক@example.in")
+    for bad in (["ক ক@example.in"], ["not an address"], [], ["a@b\r\nBcc: c@d"]):
         with pytest.raises(ValueError):
             build(to_addrs=bad)
 

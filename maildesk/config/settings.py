@@ -131,6 +131,9 @@ class Config:
     digest_time: time
     max_mail_bytes: int
     sender_hourly_limit: int
+    answers_per_address_hourly: int = 30  # reply budgets, counted before mail is queued
+    answers_per_station_hourly: int = 300
+    answers_hourly: int = 2000
     unreachable_after: timedelta = timedelta(minutes=15)  # a mailbox failing this long alerts
     silent_after: timedelta = timedelta(hours=24)  # no mail for this long alerts
     metrics_port: int = 0  # Prometheus metrics on 127.0.0.1:PORT; 0 serves none
@@ -442,7 +445,8 @@ def load_config(path: Path | str | None = None, env: dict[str, str] | None = Non
                                 "require_authentication", "trusted_authserv_id")
     desk = top.child("maildesk").known(
         "timezone", "data_dir", "rules", "message_domain", "admins", "digest_time",
-        "max_mail_mb", "sender_hourly_limit", "unreachable_after", "silent_after",
+        "max_mail_mb", "sender_hourly_limit", "answers_per_address_hourly",
+        "answers_per_station_hourly", "answers_hourly", "unreachable_after", "silent_after",
         "retention_days", "metrics_port")
     try:
         timezone = ZoneInfo(desk.str("timezone", "Asia/Kolkata"))
@@ -510,6 +514,9 @@ def load_config(path: Path | str | None = None, env: dict[str, str] | None = Non
         digest_time=time(int(digest.split(":")[0]), int(digest.split(":")[1])),
         max_mail_bytes=desk.int("max_mail_mb", 25, 1, 200) * 1024 * 1024,
         sender_hourly_limit=desk.int("sender_hourly_limit", 20, 1, 10000),
+        answers_per_address_hourly=desk.int("answers_per_address_hourly", 30, 1, 10000),
+        answers_per_station_hourly=desk.int("answers_per_station_hourly", 300, 1, 100000),
+        answers_hourly=desk.int("answers_hourly", 2000, 1, 1000000),
         unreachable_after=desk.duration("unreachable_after", timedelta(minutes=15)),
         silent_after=desk.duration("silent_after", timedelta(hours=24)),
         retention_days=desk.int("retention_days", 0, 0, 36500),

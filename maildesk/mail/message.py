@@ -206,6 +206,11 @@ def _unstructured(name: str, value: str) -> str:
 # Characters that may appear unquoted in a display name (RFC 5322 atext plus space).
 _ATOM_PHRASE_RE = re.compile(r"^[A-Za-z0-9!#$%&'*+/=?^_`{|}~ -]+$")
 _LOCAL_RE = re.compile(r"^[A-Za-z0-9!#$%&'*+/=?^_`{|}~.-]+$")
+# RFC 6531: a local part may hold any non-ASCII letters (राम@example.in); the header is then
+# written in UTF-8 (RFC 6532) and the mail needs SMTPUTF8 (see mail.smtp). Controls, spaces
+# and the specials stay refused.
+_UTF8_LOCAL_RE = re.compile(r"^(?:[A-Za-z0-9!#$%&'*+/=?^_`{|}~.-]|[^\x00-\x7f\s\x80-\x9f"
+                            r"\u2028\u2029\ufeff])+$")
 _LABEL = r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
 _DOMAIN_RE = re.compile(rf"^{_LABEL}(?:\.{_LABEL})*$")
 
@@ -217,12 +222,11 @@ def _clean_addr_spec(addr: str) -> str:
     if not at or not local or not domain:
         raise ValueError(f"not an email address: {addr!r}")
     if (
-        not _LOCAL_RE.match(local)
+        not (_LOCAL_RE.match(local) or _UTF8_LOCAL_RE.match(local))
         or local.startswith(".")
         or local.endswith(".")
         or (".." in local)
     ):
-        # Non-ASCII local parts need SMTPUTF8, which this builder does not produce.
         raise ValueError(f"unsupported local part in address: {addr!r}")
     try:
         domain = domain.rstrip(".").encode("idna").decode("ascii")
@@ -423,11 +427,11 @@ def build_message(
         part = MIMEPart(policy=_POLICY)
         part.set_content(clean_body, subtype="plain", charset="utf-8")
         part.add_alternative(html, subtype="html", charset="utf-8")
-        return "".join(head).encode("ascii") + part.as_bytes(policy=_POLICY)
+        return "".join(head).encode("utf-8") + part.as_bytes(policy=_POLICY)
     if not attachments:
         # The common case (every ack and notification) is written directly: the email
         # package's MIME machinery costs about 0.4 ms per message, more than everything else.
-        return "".join(head).encode("ascii") + _text_part(clean_body)
+        return "".join(head).encode("utf-8") + _text_part(clean_body)
 
     # With attachments the MIME structure comes from the email package; its serialisation
     # starts with the Content-* headers, which follow our own header block directly.
@@ -444,7 +448,7 @@ def build_message(
         clean_file = clean_file.strip() or "attachment"
         part.add_attachment(bytes(data), maintype=maintype, subtype=subtype, filename=clean_file)
 
-    return "".join(head).encode("ascii") + part.as_bytes(policy=_POLICY)
+    return "".join(head).encode("utf-8") + part.as_bytes(policy=_POLICY)
 
 
 def _text_part(body: str) -> bytes:

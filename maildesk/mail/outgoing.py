@@ -3,6 +3,7 @@ fixed Message-ID and writes it to the outbox, inside the caller's transaction.""
 
 from __future__ import annotations
 
+import logging
 import secrets
 from datetime import datetime, timedelta
 from typing import Any
@@ -11,6 +12,48 @@ from maildesk.config.settings import Station
 from maildesk.desk import Desk
 from maildesk.mail.message import build_message, make_message_id
 from maildesk.mail.parse import ParsedMail
+
+log = logging.getLogger(__name__)
+
+# Mails that answer someone's mail, to that someone: counted against the reply budgets.
+# Steps an officer takes (updates, closures) and notifications are not answers.
+ANSWERS = frozenset({"ack", "oversize", "status", "confirm", "help", "reopened"})
+# Mails that tell a resident about their complaint; when one cannot be written or sent,
+# the officers are told instead.
+TO_RESIDENT = frozenset({"ack", "oversize", "status", "reopened", "update", "closed",
+                         "incomplete", "transferred", "forwarded", "duplicate"})
+HOUR = timedelta(hours=1)
+
+
+def _over_budget(desk: Desk, station: Station, address: str) -> str | None:
+    """Which reply budget one more answer to `address` would break, if any."""
+    config, store, since = desk.config, desk.store, desk.clock.now() - HOUR
+    if store.answers_since(since, address=address) >= config.answers_per_address_hourly:
+        return "answers_per_address_hourly"
+    if store.answers_since(since, station=station.code) >= config.answers_per_station_hourly:
+        return "answers_per_station_hourly"
+    if store.answers_since(since) >= config.answers_hourly:
+        return "answers_hourly"
+    return None
+
+
+def _within_budget(desk: Desk, station: Station, kind: str, to: list[str],
+                   complaint: dict | None) -> list[str]:
+    """The recipients an answer may still go to; the others are noted as held back."""
+    if kind not in ANSWERS:
+        return to
+    allowed = []
+    for address in to:
+        budget = _over_budget(desk, station, address)
+        desk.store.note_answer(address, station.code, kind, held=budget is not None)
+        if budget is None:
+            allowed.append(address)
+            continue
+        log.warning("station %s: %s answer held back, %s reached", station.code, kind, budget)
+        if complaint:
+            desk.store.add_event(complaint["id"], "maildesk", "answer_held",
+                                 {"kind": kind, "to": address, "budget": budget})
+    return allowed
 
 
 def _message_id(desk: Desk, kind: str, code: str) -> str:
@@ -23,20 +66,29 @@ def _queue(desk: Desk, station: Station, *, kind: str, to: list[str], template: 
            auto_submitted: str | None = "auto-replied",
            attachments: list[tuple[str, str, bytes]] | None = None) -> str | None:
     to = [a for a in to if a and not desk.store.is_undeliverable(a)]
+    to = _within_budget(desk, station, kind, to, complaint)
     if not to:
         return None
     code = complaint["code"] if complaint else "none"
     subject, body = desk.templates.render(template, language, **context)
     message_id = _message_id(desk, kind, code)
-    raw = build_message(
-        from_addr=station.address, from_name=station.name, to_addrs=to, subject=subject,
-        body=body, message_id=message_id, in_reply_to=in_reply_to,
-        references=[*references, *([in_reply_to] if in_reply_to else [])],
-        auto_submitted=auto_submitted, reply_to=station.address,
-        extra_headers={"X-Maildesk-Station": station.code,
-                       **({"X-Maildesk-Complaint": code} if complaint else {})},
-        date=desk.clock.now(), attachments=attachments or [],
-    )
+    try:
+        raw = build_message(
+            from_addr=station.address, from_name=station.name, to_addrs=to, subject=subject,
+            body=body, message_id=message_id, in_reply_to=in_reply_to,
+            references=[*references, *([in_reply_to] if in_reply_to else [])],
+            auto_submitted=auto_submitted, reply_to=station.address,
+            extra_headers={"X-Maildesk-Station": station.code,
+                           **({"X-Maildesk-Complaint": code} if complaint else {})},
+            date=desk.clock.now(), attachments=attachments or [],
+        )
+    except ValueError as exc:
+        # An address no mail can be written to (a crafted From): the complaint stands, only
+        # this mail is skipped, and the officers hear that the resident was not told.
+        if complaint is None or kind not in TO_RESIDENT:
+            raise
+        queue_no_reply(desk, station, complaint, kind, to, f"the mail cannot be written: {exc}")
+        return None
     desk.store.queue_mail(message_id=message_id, kind=kind, station=station.code,
                           mail_from=station.address, rcpt_to=to, raw=raw,
                           complaint_id=complaint["id"] if complaint else None)
@@ -51,8 +103,9 @@ def reply_language(desk: Desk, station: Station, mail: ParsedMail | None,
 
 def queue_ack(desk: Desk, station: Station, complaint: dict, mail: ParsedMail,
               next_step_by: datetime) -> str | None:
+    # To the address recorded as the filer, never Reply-To: anyone can name a victim there.
     return _queue(
-        desk, station, kind="ack", to=[mail.reply_to or mail.from_addr], template="ack",
+        desk, station, kind="ack", to=[mail.from_addr], template="ack",
         language=reply_language(desk, station, mail, complaint.get("language")),
         context={"code": complaint["code"], "station_name": station.name,
                  "urgency": complaint["urgency"], "subject": mail.subject,
@@ -88,9 +141,10 @@ def queue_notify(desk: Desk, station: Station, complaint: dict, mail: ParsedMail
 
 def queue_status(desk: Desk, station: Station, complaint: dict | None, mail: ParsedMail,
                  history: list[dict]) -> str | None:
-    """Detail goes only to the address that filed the complaint; others get a neutral reply."""
+    """Detail goes only to the address that filed the complaint; others get a neutral reply,
+    the same as for a code that does not exist. Never to Reply-To."""
     language = reply_language(desk, station, mail)
-    common: dict[str, Any] = {"to": [mail.reply_to or mail.from_addr], "language": language,
+    common: dict[str, Any] = {"to": [mail.from_addr], "language": language,
                               "in_reply_to": mail.message_id, "references": mail.references}
     if complaint is None or mail.from_addr != complaint["resident_addr"]:
         return _queue(desk, station, kind="status", template="status_unknown",
@@ -107,15 +161,50 @@ def queue_status(desk: Desk, station: Station, complaint: dict | None, mail: Par
 
 
 def queue_oversize(desk: Desk, station: Station, mail: ParsedMail, size: int,
-                   complaint: dict) -> str | None:
+                   complaint: dict | None) -> str | None:
+    """Told to the sender (From, never Reply-To); the code only to its filer."""
     limit = desk.config.max_mail_bytes
+    filer = complaint is not None and mail.from_addr == complaint["resident_addr"]
     return _queue(
-        desk, station, kind="oversize", to=[mail.reply_to or mail.from_addr],
+        desk, station, kind="oversize", to=[mail.from_addr],
         template="oversize", language=reply_language(desk, station, mail),
         context={"size_mb": round(size / 1048576, 1), "limit_mb": round(limit / 1048576),
-                 "code": complaint["code"]},
-        complaint=complaint, in_reply_to=mail.message_id, references=mail.references,
+                 "code": complaint["code"] if complaint and filer else ""},
+        complaint=complaint if filer else None, in_reply_to=mail.message_id,
+        references=mail.references,
     )
+
+
+def queue_no_reply(desk: Desk, station: Station, complaint: dict, kind: str, to: list[str],
+                   why: str) -> str | None:
+    """Tell the station's officers that a mail to the resident could not be written or
+    sent (an internationalised address the server cannot take, a broken address), so that
+    they reach the resident another way."""
+    desk.store.add_event(complaint["id"], "maildesk", "reply_impossible",
+                         {"kind": kind, "to": ", ".join(to), "why": why})
+    return _queue(
+        desk, station, kind="no_reply_notify", to=[o.address for o in station.officers],
+        template="no_reply_notify", language="en",
+        context={"code": complaint["code"], "urgency": complaint["urgency"],
+                 "subject": complaint.get("subject") or "", "what": kind,
+                 "resident_addr": ", ".join(to), "why": why, "station_name": station.name},
+        complaint=complaint, auto_submitted="auto-generated",
+    )
+
+
+def unsendable(desk: Desk, row: dict, error: str) -> None:
+    """Called by the sender when a mail failed for good: for a mail to a resident about a
+    complaint, the officers are told. Call inside a transaction."""
+    if row["kind"] not in TO_RESIDENT or not row.get("complaint_id"):
+        return
+    complaint = desk.store.complaint(row["complaint_id"])
+    if complaint is None:
+        return
+    try:
+        station = desk.station(complaint["station"])
+    except KeyError:
+        return
+    queue_no_reply(desk, station, complaint, row["kind"], list(row["rcpt_to"]), error)
 
 
 def _resident_thread(desk: Desk, complaint: dict) -> tuple[str | None, tuple[str, ...]]:
@@ -137,7 +226,7 @@ def queue_resident(desk: Desk, station: Station, complaint: dict, template: str,
 
 
 def queue_officers(desk: Desk, station: Station, complaint: dict, template: str,
-                   mail: ParsedMail) -> str | None:
+                   mail: ParsedMail, with_attachments: bool = True) -> str | None:
     """Tell the station's officers about a resident's reply (reopened, information given)."""
     return _queue(
         desk, station, kind=template, to=[o.address for o in station.officers],
@@ -146,7 +235,8 @@ def queue_officers(desk: Desk, station: Station, complaint: dict, template: str,
                  "subject": complaint.get("subject") or "", "text": mail.text,
                  "resident_addr": complaint["resident_addr"], "station_name": station.name},
         complaint=complaint, auto_submitted="auto-generated",
-        attachments=[(a.filename, a.content_type, a.data) for a in mail.attachments],
+        attachments=[(a.filename, a.content_type, a.data) for a in mail.attachments
+                     if with_attachments],
     )
 
 

@@ -21,7 +21,26 @@ REPLY_PREFIXES = re.compile(rf"^(?:{_REPLY}\s*)+", re.IGNORECASE)
 REPLY_OR_FORWARD = re.compile(rf"^(?:{_REPLY}|{_FORWARD})", re.IGNORECASE)
 
 # Our Message-IDs: <kind>.<code>.<12 hex>@<message_domain> (see mail.outgoing).
-OWN_MESSAGE_ID = re.compile(r"^[a-z_]+\.[A-Za-z0-9-]+\.[0-9a-f]{12}@")
+_OWN_ID = r"([a-z_]+)\.[A-Za-z0-9-]+\.[0-9a-f]{12}@"
+OWN_MESSAGE_ID = re.compile(rf"^{_OWN_ID}")
+# The same, bracketed inside any text: a bounce quotes the headers of the mail it returns.
+OWN_MESSAGE_ID_IN_TEXT = re.compile(rf"<({_OWN_ID}[A-Za-z0-9.-]+)>")
+
+
+def own_kind(message_id: str, domain: str) -> str | None:
+    """The kind of one of our own mails ("ack", "status", "help"...) named by a Message-ID
+    (without brackets), or None when the id is not one of ours."""
+    match = OWN_MESSAGE_ID.match(message_id)
+    if match and message_id.lower().endswith("@" + domain.lower()):
+        return match.group(1)
+    return None
+
+
+def own_message_ids(text: str, domain: str) -> list[str]:
+    """Every one of our Message-IDs quoted in a text (without brackets)."""
+    suffix = "@" + domain.lower()
+    return list(dict.fromkeys(m.group(1) for m in OWN_MESSAGE_ID_IN_TEXT.finditer(text)
+                              if m.group(1).lower().endswith(suffix)))
 
 
 def strip_reply_prefix(value: object) -> str:

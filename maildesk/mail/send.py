@@ -16,6 +16,7 @@ from maildesk.config.settings import Station
 from maildesk.desk import Desk
 from maildesk.errors import PermanentError, TemporaryError
 from maildesk.faults import crash_point
+from maildesk.mail.outgoing import unsendable
 from maildesk.mail.smtp import SmtpSession
 
 log = logging.getLogger(__name__)
@@ -44,6 +45,7 @@ def _fail(desk: Desk, row: dict, error: str, result: SendResult) -> None:
         if row["complaint_id"]:
             desk.store.add_event(row["complaint_id"], "maildesk", "mail_failed",
                                  {"kind": row["kind"], "to": row["rcpt_to"], "error": error})
+            unsendable(desk, row, error)  # the officers hear that the resident was not told
     result.failed += 1
     result.errors.append(error)
     metrics.ERRORS.labels(row["station"], "send").inc()

@@ -56,8 +56,16 @@ class SmtpSession:
             self.client.close()
 
     async def send(self, mail_from: str, rcpt_to: list[str], raw: bytes) -> None:
+        # An internationalised address (राम@example.in) needs SMTPUTF8 (RFC 6531): asked for
+        # when the server offers it; a server without it can never take this mail
+        # (aiosmtplib checks the server's EHLO and raises SMTPNotSupported).
+        options = [] if (mail_from + "".join(rcpt_to)).isascii() else ["SMTPUTF8"]
         try:
-            _, message = await self.client.sendmail(mail_from, rcpt_to, raw)
+            _, message = await self.client.sendmail(mail_from, rcpt_to, raw,
+                                                    mail_options=options)
+        except aiosmtplib.SMTPNotSupported as exc:
+            raise PermanentError(f"SMTP: {exc} (needed for the internationalised "
+                                 "address)") from exc
         except aiosmtplib.SMTPRecipientsRefused as exc:
             codes = [r.code for r in exc.recipients]
             error = f"recipients refused: {exc}"

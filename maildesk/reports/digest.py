@@ -95,6 +95,7 @@ class Digest:
     previous: dict[str, Figures]  # the day before, by station code, and "" for the zone
     overdue: list[Overdue]
     changes: list[Change]
+    floods: list[dict] = field(default_factory=list)  # senders whose mail or answers were held
 
 
 # -- computing --------------------------------------------------------------------------------
@@ -231,7 +232,9 @@ def build_digest(desk: Desk, zone_code: str, day: date) -> Digest:
     changes = [Change(label, getattr(before_total, attr), getattr(total, attr))
                for label, attr in (("Received", "received"), ("Open", "open"),
                                    ("Overdue", "overdue"), ("Closed", "closed"))]
-    return Digest(zone, day, start, end, as_of, stations, total, previous, overdue, changes)
+    floods = desk.store.flood_senders([f.code for f in stations], start, end)
+    return Digest(zone, day, start, end, as_of, stations, total, previous, overdue, changes,
+                  floods)
 
 
 # -- rendering --------------------------------------------------------------------------------
@@ -327,6 +330,8 @@ def digest_context(desk: Desk, digest: Digest) -> dict[str, Any]:
                     "closure": duration_text(desk.config.service_levels[u].closure)}
                    for u in URGENCIES],
         "replies_to": desk.config.admins[0] if desk.config.admins else "",
+        "floods": [{"station": f["station"], "address": f["address"], "mails": f["mails"],
+                    "limited": f["limited"], "held": f["held"]} for f in digest.floods],
     }
 
 

@@ -13,6 +13,7 @@ from maildesk.mail.outgoing import (
     history_of,
     queue_ack,
     queue_admins,
+    queue_no_reply,
     queue_notify,
     queue_officer_reply,
     queue_officers,
@@ -21,6 +22,7 @@ from maildesk.mail.outgoing import (
     queue_status,
 )
 from maildesk.mail.parse import ParsedMail
+from maildesk.mail.patterns import own_kind, own_message_ids
 from maildesk.mail.quotes import visible_reply
 from maildesk.officer.actions import Acting, carry_out, note
 from maildesk.officer.auth import may_act
@@ -82,14 +84,31 @@ def record_new(desk: Desk, item: Incoming, mail: ParsedMail, decision: Sorted,
                     {"urgency": verdict.urgency, "reasons": list(verdict.reasons)}, row)
     complaint = store.complaint(complaint_id)
     assert complaint is not None
+    _note_named_code(desk, decision, complaint, mail, row)
     level = desk.config.service_levels[verdict.urgency]
-    queue_ack(desk, station, complaint, mail, next_step_by=now + level.first_action)
+    if not mail.from_addr:
+        # No sender address survived parsing (a crafted From): the complaint stands.
+        queue_no_reply(desk, station, complaint, "ack", ["(no usable address)"],
+                       "the mail has no sender address a reply could go to")
+    elif not decision.quiet:
+        queue_ack(desk, station, complaint, mail, next_step_by=now + level.first_action)
     if decision.kind == "oversize":  # recorded whole; the officers get the text, not the files
-        queue_oversize(desk, station, mail, item.size, complaint)
+        if not decision.quiet:
+            queue_oversize(desk, station, mail, item.size, complaint)
         queue_notify(desk, station, complaint, mail, with_attachments=False)
     else:
         queue_notify(desk, station, complaint, mail)
     return Recorded(decision.kind, row, code)
+
+
+def _note_named_code(desk: Desk, decision: Sorted, complaint: dict, mail: ParsedMail,
+                     row: int) -> None:
+    """A stranger's mail naming someone else's code is a complaint of its own (they learn
+    nothing about the other); the other complaint's trail says it was named."""
+    named = desk.store.complaint_by_code(decision.code) if decision.code else None
+    if named is not None and named["id"] != complaint["id"]:
+        desk.store.add_event(named["id"], mail.from_addr or "unknown sender",
+                             "named_by_other", {"in": complaint["code"]}, row)
 
 
 def record_followup(desk: Desk, item: Incoming, mail: ParsedMail, decision: Sorted,
@@ -108,20 +127,27 @@ def record_followup(desk: Desk, item: Incoming, mail: ParsedMail, decision: Sort
         store.set_complaint(complaint["id"], status="in_process", closed_at=None,
                             clock_start=store.now(), first_action_at=None)
         store.add_event(complaint["id"], sender, "reopened", {"matched": decision.reason}, row)
-        queue_officers(desk, station, complaint, "reopened_notify", mail)
-        queue_resident(desk, station, complaint, "reopened", {})
+        queue_officers(desk, station, complaint, "reopened_notify", mail,
+                       with_attachments=not decision.oversize)
+        if not decision.quiet:
+            queue_resident(desk, station, complaint, "reopened", {})
     elif from_filer and complaint["status"] == "incomplete_info":
         store.set_complaint(complaint["id"], status="in_process",
                             **resume(complaint, desk.clock.now()))
         store.add_event(complaint["id"], sender, "info_received",
                         {"matched": decision.reason}, row)
-        queue_officers(desk, station, complaint, "info_received_notify", mail)
+        queue_officers(desk, station, complaint, "info_received_notify", mail,
+                       with_attachments=not decision.oversize)
     else:
         store.add_event(complaint["id"], sender,
                         "resident_followup" if from_filer else "third_party_message",
                         {"matched": decision.reason}, row)
         queue_notify(desk, station, complaint, mail, template="followup_notify",
-                     history=history_of(desk, complaint))
+                     history=history_of(desk, complaint),
+                     with_attachments=not decision.oversize)
+    if decision.oversize and not decision.quiet:
+        # Stored whole; the officers get the text, not the files; the sender is told.
+        queue_oversize(desk, station, mail, item.size, complaint)
     return Recorded("followup", row, complaint["code"])
 
 
@@ -139,6 +165,9 @@ def record_officer(desk: Desk, item: Incoming, mail: ParsedMail, decision: Sorte
     complaint = decision.complaint
     store = desk.store
     row = _message_row(desk, item, mail, decision, complaint["id"] if complaint else None)
+    if decision.quiet:
+        # A reply to our own confirmation or help: acted on, never answered (loops).
+        return _record_officer_quietly(desk, item, mail, decision, row)
     if complaint is None:
         queue_officer_reply(desk, item.station, None, mail, "help", {
             "reason": "which complaint? Reply to its notification mail, or keep its code "
@@ -171,6 +200,28 @@ def record_officer(desk: Desk, item: Incoming, mail: ParsedMail, decision: Sorte
     return Recorded("officer", row, complaint["code"])
 
 
+def _record_officer_quietly(desk: Desk, item: Incoming, mail: ParsedMail, decision: Sorted,
+                            row: int) -> Recorded:
+    complaint = decision.complaint
+    store = desk.store
+    store.set_message(row, reason=f"{decision.reason}; {decision.quiet}: not answered")
+    if complaint is None:
+        return Recorded("officer", row)
+    station = desk.station(complaint["station"])
+    allowed, why = may_act(mail, station, desk.config)
+    if not allowed:
+        store.set_message(row, kind="refused", reason=why)
+        store.add_event(complaint["id"], mail.from_addr, "refused", {"why": why}, row)
+        return Recorded("refused", row, complaint["code"])
+    parsed = parse_commands(visible_reply(mail.text))
+    acting = Acting(desk, complaint, station, mail.from_addr, row)
+    if parsed.commands:
+        carry_out(acting, parsed.commands)
+    elif parsed.note.strip():
+        note(acting, parsed.note)
+    return Recorded("officer", row, acting.complaint["code"])
+
+
 def _alert_on_repeated_refusals(desk: Desk, item: Incoming, mail: ParsedMail, why: str) -> None:
     """Tell the administrators once a day when someone keeps trying to act without right."""
     since = desk.clock.now() - timedelta(days=1)
@@ -192,7 +243,10 @@ def record_status(desk: Desk, item: Incoming, mail: ParsedMail, decision: Sorted
         desk.store.add_event(complaint["id"], mail.from_addr, "status_requested", {}, row)
         history = [{"at": desk.local_time(datetime.fromisoformat(e["at"])), "what": e["action"]}
                    for e in desk.store.events(complaint["id"]) if e["action"] in SHOWN_TO_FILER]
-    queue_status(desk, item.station, complaint, mail, history)
+    if not decision.quiet:
+        queue_status(desk, item.station, complaint, mail, history)
+        if decision.oversize:
+            queue_oversize(desk, item.station, mail, item.size, complaint)
     return Recorded("status", row, complaint["code"] if complaint else None)
 
 
@@ -202,13 +256,31 @@ def record_other(desk: Desk, item: Incoming, mail: ParsedMail, decision: Sorted,
     complaint = decision.complaint
     row = _message_row(desk, item, mail, decision, complaint["id"] if complaint else None)
     if decision.kind == "bounce":
-        # Anyone can send a bounce: one naming an officer, a DCP or an admin must not silence
-        # the alerts they depend on. Only residents' addresses are given up on.
-        ours = desk.config.known_addresses()
-        for address in mail.failed_recipients:
-            if address not in ours:
-                desk.store.mark_undeliverable(address, f"bounce in message {row}")
+        _believe_bounce(desk, item, mail, row)
     return Recorded(decision.kind, row, complaint["code"] if complaint else None)
+
+
+def _believe_bounce(desk: Desk, item: Incoming, mail: ParsedMail, row: int) -> None:
+    """Anyone can write a bounce. One is believed only when it returns a mail the desk sent
+    (its Message-ID, random, quoted in the bounce or its threading headers), and only for
+    the recipients of that mail; never for an officer, a DCP or an admin, whose alerts
+    must not be silenced."""
+    domain = desk.config.message_domain
+    # The returned headers stand in the raw mail, or in an encoded part of it.
+    texts = [desk.store.read_raw(item.sha256).decode("latin-1"), mail.text,
+             *(a.data.decode("latin-1") for a in mail.attachments)]
+    ids = own_message_ids("\n".join(texts), domain)
+    ids += [i for i in (*mail.in_reply_to, *mail.references)
+            if own_kind(i, domain) and i not in ids]
+    sent = desk.store.sent_to(ids)
+    recipients = {address.lower() for rcpts in sent.values() for address in rcpts}
+    ours = desk.config.known_addresses()
+    believed = [a for a in mail.failed_recipients if a in recipients and a not in ours]
+    for address in believed:
+        desk.store.mark_undeliverable(address, f"bounce in message {row}")
+    if mail.failed_recipients and not believed:
+        desk.store.set_message(row, reason="a bounce that returns no mail the desk sent to "
+                                           "those addresses: not believed")
 
 
 Recorder = Callable[[Desk, Incoming, ParsedMail, Sorted, Classification | None], Recorded]

@@ -11,8 +11,10 @@ from typing import Any, Protocol
 
 from maildesk.config.settings import Config, Station
 from maildesk.mail.parse import ParsedMail, header_values
-from maildesk.mail.patterns import CODE, OWN_MESSAGE_ID, STATUS
+from maildesk.mail.patterns import CODE, OWN_MESSAGE_ID, STATUS, own_kind
 from maildesk.mail.quotes import visible_reply
+from maildesk.sorting.machine import autoreply_body, autoreply_subject, own_subject
+from maildesk.triage.classify import classify
 
 _DAEMON_SENDERS = re.compile(r"^(mailer-daemon|postmaster|no-?reply|do-?not-?reply|bounce[s]?)"
                              r"([+-].*)?@", re.IGNORECASE)
@@ -33,12 +35,19 @@ class Lookup(Protocol):
     def messages_from(self, station: str, address: str, since: Any) -> int: ...
 
 
+# Our own mails that are never answered when someone replies to them: an answer to an
+# answer is how loops with auto-responders start.
+QUIET_AFTER = ("confirm", "help", "status", "oversize")
+
+
 @dataclass(frozen=True)
 class Sorted:
     kind: str
     reason: str
     complaint: dict[str, Any] | None = None  # the complaint a follow-up/officer mail refers to
     code: str | None = None  # a code named in the mail, known or not
+    quiet: str = ""  # why the mail is recorded and acted on but not answered, if it is not
+    oversize: bool = False  # over max_mail_bytes: its files are kept, not forwarded
 
 
 @dataclass(frozen=True)
@@ -86,6 +95,8 @@ def bounce(mail: ParsedMail, ctx: Context) -> str | None:
 
 
 def auto_reply(mail: ParsedMail, ctx: Context) -> str | None:
+    """RFC 3834 and the headers clients use instead; a null return path (an auto-responder
+    sends with `MAIL FROM:<>`, as a bounce does)."""
     auto = _header(mail, "auto-submitted")
     if auto and auto != "no":
         return f"Auto-Submitted: {auto}"
@@ -98,7 +109,27 @@ def auto_reply(mail: ParsedMail, ctx: Context) -> str | None:
         return f"a {mail.report_type or 'report'} (RFC 6522)"
     if _DAEMON_SENDERS.match(mail.from_addr or ""):
         return f"from an automatic sender ({mail.from_addr})"
+    if header_values(mail, "return-path") and _header(mail, "return-path") in ("<>", "< >"):
+        return "null return path (Return-Path: <>), as auto-responders send"
+    for name in ("x-autoresponse", "x-auto-response", "x-vacation", "x-mailer-autoreply"):
+        if header_values(mail, name):
+            return f"{name} header"
     return None
+
+
+def machine_words(mail: ParsedMail, ctx: Context) -> str | None:
+    """An out-of-office or vacation reply that says so only in its subject or its words.
+    A mail that reads as urgent is still taken as a complaint: missing one costs most."""
+    if autoreply_subject(mail.subject):
+        why = "the subject of an automatic reply"
+    elif autoreply_body(visible_reply(mail.text)):
+        why = "reads as an out-of-office or automatic reply"
+    else:
+        return None
+    rules = ctx.config.rules
+    if rules is not None and classify(rules, mail.subject, mail.text).urgency == "urgent":
+        return None
+    return why
 
 
 def list_mail(mail: ParsedMail, ctx: Context) -> str | None:
@@ -122,11 +153,13 @@ def status_request(mail: ParsedMail, ctx: Context) -> str | None:
     says more ("Status: still nobody came, and now they threaten us") is a follow-up, for
     the officers to read."""
     first = next((line for line in mail.text.splitlines() if line.strip()), "")
-    if not (STATUS.match(mail.subject) or STATUS.match(first)):
+    # The desk's own "Status of your complaint [...]", echoed back, is not a request.
+    subject = "" if own_subject(mail.subject) else mail.subject
+    if not (STATUS.match(subject) or STATUS.match(first)):
         return None  # the common case, decided without reading the reply apart
     lines = [line for line in visible_reply(mail.text).splitlines() if line.strip()]
     first_line = lines[0] if lines else ""
-    for where, text in (("subject", mail.subject), ("first line", first_line)):
+    for where, text in (("subject", subject), ("first line", first_line)):
         match = STATUS.match(text)
         if match:
             said = [text[match.end():], *lines[1:]] if where == "first line" else lines
@@ -163,7 +196,8 @@ def named_code(mail: ParsedMail) -> str | None:
     return None
 
 
-def refers_to(mail: ParsedMail, lookup: Lookup | None) -> tuple[dict | None, str]:
+def refers_to(mail: ParsedMail, lookup: Lookup | None,
+              config: Config) -> tuple[dict | None, str]:
     """The complaint a mail refers to: by our Message-IDs in its headers, else by the code."""
     if lookup is None:
         return None, ""
@@ -173,9 +207,26 @@ def refers_to(mail: ParsedMail, lookup: Lookup | None) -> tuple[dict | None, str
     code = named_code(mail)
     if code:
         complaint = lookup.complaint_by_code(code)
-        if complaint:
+        # A code alone refers to a complaint only for its filer and the desk's own people:
+        # anyone else gets what an unknown code gets, so a stranger cannot learn that a
+        # code exists (codes count up per station and month).
+        if complaint and (mail.from_addr == complaint["resident_addr"]
+                          or mail.from_addr in config.known_addresses()):
             return complaint, f"the subject carries its code {code}"
     return None, ""
+
+
+def quiet_reason(mail: ParsedMail, config: Config) -> str:
+    """Why a mail must not be answered though it is handled: it replies to one of our own
+    answers (a confirmation, help, status or oversize mail), or carries our own subject."""
+    parents = list(mail.in_reply_to) or list(mail.references[-1:])
+    for message_id in parents:
+        kind = own_kind(message_id, config.message_domain)
+        if kind in QUIET_AFTER:
+            return f"replies to the desk's own {kind} mail"
+    if own_subject(mail.subject):
+        return "carries one of the desk's own subjects"
+    return ""
 
 
 Rule = Callable[[ParsedMail, Context], str | None]
@@ -185,20 +236,24 @@ RULES: tuple[tuple[str, Rule], ...] = (
     ("bounce", bounce),
     ("autoreply", auto_reply),
     ("list", list_mail),
+    ("autoreply", machine_words),
     ("officer", officer_mail),
+    # Before status requests and follow-ups: each of them is answered or forwarded too.
+    ("rate_limited", rate_limited),
     ("status", status_request),
     ("followup", follow_up),
-    ("rate_limited", rate_limited),
     ("oversize", oversize),
 )
 
 
 def sort_mail(mail: ParsedMail, ctx: Context) -> Sorted:
-    complaint, why = refers_to(mail, ctx.lookup)
+    complaint, why = refers_to(mail, ctx.lookup, ctx.config)
     ctx = replace(ctx, complaint=complaint, complaint_reason=why)
     code = complaint["code"] if complaint else named_code(mail)
     for kind, rule in RULES:
         reason = rule(mail, ctx)
         if reason:
-            return Sorted(kind, reason, complaint, code)
-    return Sorted("new", "a new complaint", None, code)
+            # The size limit holds for every kind of mail, not only new complaints.
+            return Sorted(kind, reason, complaint, code, quiet_reason(mail, ctx.config),
+                          oversize=oversize(mail, ctx) is not None)
+    return Sorted("new", "a new complaint", None, code, quiet_reason(mail, ctx.config))

@@ -637,3 +637,64 @@ class Store:
         for row in rows:
             row["rcpt_to"] = json.loads(row["rcpt_to"])
         return rows
+
+    # -- answers: reply budgets, bounces that name our mail, floods (sorting and outgoing) --
+
+    def answers_since(self, since: datetime, *, address: str | None = None,
+                      station: str | None = None) -> int:
+        """Answers queued (not held back) since a moment: to one address, from one station,
+        or all of them."""
+        where, params = ["held = 0", "at >= ?"], [to_iso(since)]
+        if address is not None:
+            where.append("address = ?")
+            params.append(address)
+        if station is not None:
+            where.append("station = ?")
+            params.append(station)
+        row = self.one(f"SELECT count(*) AS n FROM answers WHERE {' AND '.join(where)}",
+                       tuple(params))
+        return int(row["n"]) if row else 0
+
+    def note_answer(self, address: str, station: str, kind: str, held: bool = False) -> None:
+        self._insert("answers", {"address": address, "station": station, "kind": kind,
+                                 "at": self.now(), "held": int(held)})
+
+    def flood_senders(self, stations: list[str], since: datetime, until: datetime,
+                      limit: int = 20) -> list[Row]:
+        """The senders a flood came from in a period, per station: mails held back by the
+        per-sender limit and answers held back by a reply budget, with all their mails."""
+        if not stations:
+            return []
+        marks = ", ".join("?" for _ in stations)
+        period = (to_iso(since), to_iso(until))
+        return self.query(
+            f"SELECT f.station, f.address, sum(f.limited) AS limited, sum(f.held) AS held, "
+            f"(SELECT count(*) FROM messages m WHERE m.station = f.station "
+            f"AND m.from_addr = f.address AND m.received_at >= ? AND m.received_at < ?) "
+            f"AS mails FROM ("
+            f"SELECT station, from_addr AS address, 1 AS limited, 0 AS held FROM messages "
+            f"WHERE kind = 'rate_limited' AND from_addr IS NOT NULL AND station IN ({marks}) "
+            f"AND received_at >= ? AND received_at < ? UNION ALL "
+            f"SELECT station, address, 0, 1 FROM answers WHERE held = 1 "
+            f"AND station IN ({marks}) AND at >= ? AND at < ?) f "
+            f"GROUP BY f.station, f.address ORDER BY sum(f.limited) + sum(f.held) DESC, "
+            f"f.address LIMIT ?",
+            (*period, *stations, *period, *stations, *period, limit))
+
+    def sent_to(self, message_ids: list[str]) -> dict[str, list[str]]:
+        """Of these Message-IDs, those the desk queued itself, with their recipients."""
+        if not message_ids:
+            return {}
+        marks = ", ".join("?" for _ in message_ids)
+        rows = self.query(f"SELECT message_id, rcpt_to FROM outbox WHERE message_id IN "
+                          f"({marks})", tuple(message_ids))
+        return {r["message_id"]: json.loads(r["rcpt_to"]) for r in rows}
+
+    def outbox_kinds(self, message_ids: list[str]) -> set[str]:
+        """The kinds of the desk's own mails among these Message-IDs."""
+        if not message_ids:
+            return set()
+        marks = ", ".join("?" for _ in message_ids)
+        rows = self.query(f"SELECT DISTINCT kind FROM outbox WHERE message_id IN ({marks})",
+                          tuple(message_ids))
+        return {r["kind"] for r in rows}

@@ -128,7 +128,24 @@ def message_purged_at(db: sqlite_utils.Database) -> None:
     _run(db, "ALTER TABLE messages ADD COLUMN purged_at TEXT")
 
 
+def answer_budget(db: sqlite_utils.Database) -> None:
+    """Every answer the desk queues (acknowledgement, status, help, confirmation...), one row
+    per recipient, so the reply budgets per address, station and hour are counted before any
+    mail is queued; and held-back answers, so the digest can name a flooding sender."""
+    _run(
+        db,
+        """
+        CREATE TABLE answers (
+            id INTEGER PRIMARY KEY, address TEXT NOT NULL, station TEXT NOT NULL,
+            kind TEXT NOT NULL, at TEXT NOT NULL, held INTEGER NOT NULL DEFAULT 0);
+        CREATE INDEX answers_address ON answers (address, at);
+        CREATE INDEX answers_station ON answers (station, at);
+        CREATE INDEX answers_at ON answers (at);
+        """,
+    )
+
+
 MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [
     create_tables, escalation_tables, figure_indexes,
-    outbox_failed_at, message_purged_at,
+    outbox_failed_at, message_purged_at, answer_budget,
 ]
