@@ -26,7 +26,7 @@ from pathlib import Path
 
 import pytest
 from deskenv import parse
-from test_officers import OFFICER, RESIDENT, Desk
+from conversation import OFFICER, RESIDENT
 
 COMMAND = "#progress The beat officer is at the spot."
 MUTT_TIMEOUT = 30.0
@@ -150,9 +150,9 @@ def mutt_reply(mutt: str, home: Path, notification_raw: bytes, smtp_port: int) -
     assert code == 0, f"mutt exited with {code}; screen:\n{screen[-3000:].decode(errors='replace')}"
 
 
-def test_an_officer_replies_with_mutt(tmp_path, dovecot, mailbox_user, smtp):
+def test_an_officer_replies_with_mutt(tmp_path, conversation, smtp):
     mutt = _find_mutt()
-    desk = Desk(tmp_path, dovecot, mailbox_user, smtp)
+    desk = conversation
     _, notification = desk.report()
     code = desk.complaint()["code"]
     [notification_raw] = [m.data for m in smtp.messages if OFFICER in m.rcpt_tos]
