@@ -25,8 +25,8 @@ from fcntl import ioctl
 from pathlib import Path
 
 import pytest
-from deskenv import parse
 from conversation import OFFICER, RESIDENT
+from deskenv import parse
 
 COMMAND = "#progress The beat officer is at the spot."
 MUTT_TIMEOUT = 30.0
