@@ -42,12 +42,17 @@ class TokenEndpoint:
         self.issued = 0
         self.requests: list[dict[str, str]] = []
         self.failing = False
+        self.owner = USER  # whose mailbox the access tokens open (RFC 7662 "username")
+        self.introspected: list[str] = []
         endpoint = self
 
         class Handler(BaseHTTPRequestHandler):
             def do_POST(self) -> None:  # noqa: N802 - the http.server name
                 body = self.rfile.read(int(self.headers["Content-Length"])).decode()
                 form = {k: v[0] for k, v in parse_qs(body).items()}
+                if self.path == "/introspect":
+                    self._answer(200, endpoint.introspect(form.get("token", "")))
+                    return
                 endpoint.requests.append(form)
                 ok = (not endpoint.failing and form.get("grant_type") == "refresh_token"
                       and form.get("refresh_token") == endpoint.refresh_token
@@ -63,6 +68,9 @@ class TokenEndpoint:
                     reply = {"error": "invalid_grant",
                              "error_description": "Token has been expired or revoked."}
                     status = 400
+                self._answer(status, reply)
+
+            def _answer(self, status: int, reply: dict) -> None:
                 data = json.dumps(reply).encode()
                 self.send_response(status)
                 self.send_header("Content-Type", "application/json")
@@ -75,7 +83,16 @@ class TokenEndpoint:
 
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self.url = f"http://127.0.0.1:{self.server.server_address[1]}/token"
+        self.introspection_url = f"http://127.0.0.1:{self.server.server_address[1]}/introspect"
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+
+    def introspect(self, token: str) -> dict:
+        """RFC 7662, as a mail server asks it: is this access token live, and whose is it?"""
+        self.introspected.append(token)
+        issued = {f"access-{n}" for n in range(1, self.issued + 1)}
+        if token in issued and not self.failing:
+            return {"active": "true", "username": self.owner}
+        return {"active": "false"}
 
     def __enter__(self) -> TokenEndpoint:
         self.thread.start()
