@@ -6,6 +6,8 @@ import asyncio
 import json
 import logging
 import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import click
@@ -24,6 +26,27 @@ def _setup_logging(verbose: bool) -> None:
     )
     for noisy in ("apscheduler", "imapclient", "aiosmtplib", "mail.log"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
+
+
+@contextmanager
+def _progress(label: str) -> Iterator[Callable[[int, int], None] | None]:
+    """A progress bar on stderr when it is a terminal; nothing at all in a pipe or a log."""
+    if not sys.stderr.isatty():
+        yield None
+        return
+    bars: list = []
+
+    def update(done: int, total: int) -> None:
+        if not bars:
+            bars.append(click.progressbar(length=total, label=label, file=sys.stderr,
+                                          show_pos=True).__enter__())
+        bars[0].update(done - bars[0].pos)
+
+    try:
+        yield update
+    finally:
+        if bars:
+            bars[0].__exit__(None, None, None)
 
 
 def _config(ctx: click.Context, secrets: bool = True) -> Config:
@@ -369,7 +392,8 @@ def backup(ctx: click.Context, target: Path) -> None:
     from maildesk.desk import Desk
 
     desk = Desk.open(_config(ctx, secrets=False), clock=ctx.obj["clock"])
-    copied = desk.store.backup(target)
+    with _progress("backup: files") as progress:
+        copied = desk.store.backup(target, progress)
     desk.close()
     click.echo(f"database copied to {target / 'maildesk.db'}; {copied['files']} new files "
                f"({copied['bytes']} bytes)")
@@ -387,7 +411,8 @@ def restore(ctx: click.Context, source: Path) -> None:
     from maildesk.store.restore import restore as restore_backup
 
     config = _config(ctx, secrets=False)
-    done = restore_backup(source, config.data_dir, ctx.obj["clock"])
+    with _progress("restore: files") as progress:
+        done = restore_backup(source, config.data_dir, ctx.obj["clock"], progress)
     if done.kept_aside:
         click.echo(f"the database that was there is kept as {done.kept_aside}")
     click.echo(f"restored {done.complaints} complaints, {done.messages} mails into "

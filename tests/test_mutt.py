@@ -13,20 +13,14 @@ from __future__ import annotations
 
 import mailbox
 import os
-import pty
-import select
 import shutil
-import struct
-import subprocess
 import sys
-import termios
-import time
-from fcntl import ioctl
 from pathlib import Path
 
 import pytest
 from conversation import OFFICER, RESIDENT
 from deskenv import parse
+from terminal import run_on_pty
 
 COMMAND = "#progress The beat officer is at the spot."
 MUTT_TIMEOUT = 30.0
@@ -97,46 +91,6 @@ set crypt_opportunistic_encrypt=no
     return rc
 
 
-def _run_on_pty(argv: list[str], env: dict[str, str], timeout: float) -> tuple[int, bytes]:
-    """Run a full-screen program on a fresh pseudo-terminal; return (exit code, screen bytes).
-
-    The terminal output is drained all along (a full pty buffer would block the program);
-    the program is killed (by its PID) if it has not exited within ``timeout``.
-    """
-    master, slave = pty.openpty()
-    ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 40, 120, 0, 0))
-    try:
-        process = subprocess.Popen(argv, stdin=slave, stdout=slave, stderr=slave, env=env,
-                                   start_new_session=True, close_fds=True)
-    finally:
-        os.close(slave)
-    screen = bytearray()
-    deadline = time.monotonic() + timeout
-    try:
-        while True:
-            left = deadline - time.monotonic()
-            if left <= 0:
-                raise TimeoutError(f"mutt did not finish within {timeout}s; screen:\n"
-                                   + screen[-3000:].decode(errors="replace"))
-            ready, _, _ = select.select([master], [], [], min(left, 1.0))
-            if ready:
-                try:
-                    chunk = os.read(master, 65536)
-                except OSError:  # EIO: every process on the terminal has closed it
-                    chunk = b""
-                if not chunk:
-                    break
-                screen += chunk
-            elif process.poll() is not None:
-                break
-        return process.wait(timeout=max(deadline - time.monotonic(), 1.0)), bytes(screen)
-    finally:
-        if process.poll() is None:
-            process.kill()
-            process.wait()
-        os.close(master)
-
-
 def mutt_reply(mutt: str, home: Path, notification_raw: bytes, smtp_port: int) -> None:
     """Let mutt reply to the only message of a Maildir holding ``notification_raw``."""
     folder = home / "Maildir"
@@ -146,7 +100,7 @@ def mutt_reply(mutt: str, home: Path, notification_raw: bytes, smtp_port: int) -
            "TZ": "Asia/Kolkata"}
     argv = [mutt, "-n", "-F", str(_muttrc(home, smtp_port)), "-f", str(folder),
             "-e", "push <reply><send-message><quit>"]
-    code, screen = _run_on_pty(argv, env, MUTT_TIMEOUT)
+    code, screen = run_on_pty(argv, env, MUTT_TIMEOUT)
     assert code == 0, f"mutt exited with {code}; screen:\n{screen[-3000:].decode(errors='replace')}"
 
 

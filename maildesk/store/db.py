@@ -14,7 +14,7 @@ import json
 import os
 import sqlite3
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from datetime import datetime
@@ -25,6 +25,9 @@ import sqlite_utils
 
 from maildesk.clock import Clock, to_iso
 from maildesk.store.migrations import MIGRATIONS
+
+# Told (files done, files in all) as a long copy goes; the CLI draws it on a terminal.
+Progress = Callable[[int, int], None]
 
 Row = dict[str, Any]
 
@@ -459,10 +462,11 @@ class Store:
 
     # -- backup ---------------------------------------------------------------------------------
 
-    def backup(self, target: Path) -> dict[str, int]:
+    def backup(self, target: Path, progress: Progress | None = None) -> dict[str, int]:
         """A consistent copy while running: the database through SQLite's online backup,
         then the raw mails and attachments not yet in the target (files never change once
-        written: they are named by their SHA-256)."""
+        written: they are named by their SHA-256). ``progress(done, total)`` is told after
+        each file."""
         target = _private_dir(Path(target))
         copy = sqlite3.connect(target / "maildesk.db")
         try:
@@ -472,15 +476,17 @@ class Store:
             copy.close()
         os.chmod(target / "maildesk.db", 0o600)
         copied = {"files": 0, "bytes": 0}
-        for kind in ("raw", "attachments"):
-            for source in sorted((self.data_dir / kind).glob("*/*")):
-                if source.name.startswith(".") or ".tmp" in source.name:
-                    continue
-                dest = target / kind / source.parent.name / source.name
-                if not dest.exists():
-                    _write_private(dest, source.read_bytes(), sync=True)
-                    copied["files"] += 1
-                    copied["bytes"] += dest.stat().st_size
+        sources = [(kind, source) for kind in ("raw", "attachments")
+                   for source in sorted((self.data_dir / kind).glob("*/*"))
+                   if not source.name.startswith(".") and ".tmp" not in source.name]
+        for done, (kind, source) in enumerate(sources, 1):
+            dest = target / kind / source.parent.name / source.name
+            if not dest.exists():
+                _write_private(dest, source.read_bytes(), sync=True)
+                copied["files"] += 1
+                copied["bytes"] += dest.stat().st_size
+            if progress:
+                progress(done, len(sources))
         return copied
 
     # -- escalations and incidents: each remembered so that it is sent once ------------------

@@ -18,7 +18,7 @@ from pathlib import Path
 
 from maildesk.clock import Clock
 from maildesk.errors import ConfigError
-from maildesk.store.db import Store, _private_dir, _sync_filesystem, _write_private
+from maildesk.store.db import Progress, Store, _private_dir, _sync_filesystem, _write_private
 
 
 @dataclass
@@ -67,7 +67,8 @@ def check_backup(source: Path) -> list[tuple[str, str]]:
     return files
 
 
-def restore(source: Path, data_dir: Path, clock: Clock | None = None) -> Restored:
+def restore(source: Path, data_dir: Path, clock: Clock | None = None,
+            progress: Progress | None = None) -> Restored:
     source, data_dir = Path(source), _private_dir(Path(data_dir))
     with open(data_dir / "intake.lock", "w") as lock:
         try:
@@ -77,10 +78,12 @@ def restore(source: Path, data_dir: Path, clock: Clock | None = None) -> Restore
                               "restoring") from None
         files = check_backup(source)
         written = []
-        for kind, sha in files:
+        for done, (kind, sha) in enumerate(files, 1):
             dest = _blob(data_dir, kind, sha)
             if _write_private(dest, _blob(source, kind, sha).read_bytes(), sync=False):
                 written.append(dest)
+            if progress:
+                progress(done, len(files))
         if written:  # the files are on disk before the database that refers to them
             _sync_filesystem(data_dir, written)
         kept = _set_aside(data_dir)
