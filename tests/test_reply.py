@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from maildesk.mail.parse import parse_mail
-from maildesk.mail.quotes import visible_reply
+from maildesk.mail.quotes import typed_reply, visible_reply
 from maildesk.officer.commands import parse_commands
 
 REPLIES = Path(__file__).parent / "mail" / "replies"
@@ -29,7 +29,7 @@ def test_fixture(name: str) -> None:
     mail = parse_mail((REPLIES / name).read_bytes())
     assert mail.error is None
     assert CODE_IN_SUBJECT.search(mail.subject)  # threading may be lost, the code is not
-    visible = visible_reply(mail.text)
+    visible = typed_reply(mail)
     assert visible.strip() == expected["visible"].strip()
     parsed = parse_commands(visible)
     got = [{"name": c.name, "arg": c.arg} for c in parsed.commands]
@@ -197,9 +197,10 @@ def test_hyphen_lists_are_not_signatures() -> None:
 # --------------------------------------------------------------------------- text hygiene
 
 
-def test_lines_are_stripped_and_invisible_characters_dropped() -> None:
+def test_indentation_kept_and_invisible_characters_dropped() -> None:
+    # The typed text keeps its own indentation (lists); only the common margin goes.
     text = "\ufeff  #close\u00a0Phone recovered.\u200b  \r\n    second line\r\n"
-    assert visible_reply(text) == "#close Phone recovered.\nsecond line"
+    assert visible_reply(text) == "#close Phone recovered.\n  second line"
 
 
 def test_indic_joiners_kept() -> None:

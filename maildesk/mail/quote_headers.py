@@ -22,6 +22,8 @@ WROTE = re.compile(
     r"|のメッセージ|書きました|(?:ने|नें)\s+लिखा|(?:ने|यांनी)\s+लिहिले|লিখে(?:ছেন|ছে)"
 )
 ATTRIBUTION_END = re.compile(r"(?::|-{2,}|：)\s*$")
+# "wrote:" followed by the quote on the same line, as Yahoo for Android writes it.
+WROTE_THEN_QUOTE = re.compile(rf"(?:{WROTE.pattern[4:]})\s*(?:[:：]|-{{2,}})", re.IGNORECASE)
 
 # Something every attribution has: a time ("10:05", "10.05", "१०:०५"), a date with a year,
 # or an address.
@@ -70,7 +72,8 @@ FIELD_LINE = re.compile(rf"(?i)^\*?(?:{_FIELD_LABELS})\s?\*?\s?[:：]\*?(?:\s|$)
 # my desk, is much easier than my mobile phone." is a sentence and stays.
 CLIENT_FOOTER = re.compile(
     r"(?i)^(?:"
-    r"sent\s+(?:from|with|using|via)\s+(?:my\s+)?[\w'’&.+-]+(?:\s+[\w'’&.+-]+){0,8}"
+    r"sent\s+from\s+my\s+[\w'’&.+®™-]+(?:\s+[\w'’&.+®™-]+){0,7}"
+    r"|sent\s+(?:from|with|using|via)\s+[\w'’&.+®™-]+(?:\s+[\w'’&.+®™-]+){0,4}"
     r"|get\s+outlook\s+for\s+(?:android|ios)"
     r"|(?:envoyé|envoye)\s+(?:à\s+partir\s+de|depuis|de)\s+(?:mon\s+)?[\w'’.-]+(?:\s+[\w'’.-]+){0,6}"
     r"|obtenir\s+outlook\s+pour\s+(?:ios|android)"

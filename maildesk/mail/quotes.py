@@ -44,7 +44,8 @@ _MAX_WINDOW = 3  # lines an attribution may be wrapped over (Gmail wraps at ~78 
 _SIGNATURE_LINES = 6  # name/rank/station/phone block after a sign-off
 _SIGNATURE_WIDTH = 60
 _FOOTER_WIDTH = 120
-_FLOW_WIDTH = 72  # format=flowed clients (Thunderbird) wrap here
+_NAME_WIDTH = 40  # a name, rank or phone line under a footer
+_FLOW_WIDTH = 72  # format=flowed clients (Thunderbird) wrap here, counting the soft space
 
 _INVISIBLE = dict.fromkeys(map(ord, "\u200b\u200e\u200f\u2060\ufeff\u00ad"))  # keep ZWJ/ZWNJ
 _SPACES = re.compile(r"[\u00a0\u2000-\u200a\u202f\u205f\u3000]")
@@ -66,6 +67,8 @@ _ATTR_START = re.compile(
 )
 _MUTT = re.compile(r"^\*\s.{1,300}\[\d{4}-\d{2}-\d{2}[^\]]{0,40}\]:$")
 _DELIMITER = re.compile(r"^--$")  # "-- " once stripped
+_BLANK_RUN = re.compile(r"\n(?:[ \t]*\n){2,}")
+_PS = re.compile(r"(?i)^p\.?\s?s\.?\s?[:-]")
 
 
 def typed_reply(mail: ParsedMail, own_mail_lookup: OwnMailLookup | None = None) -> str:
@@ -100,7 +103,7 @@ def _typed(text: str, own: Sequence[str], sender_name: str, flowed: bool) -> str
         kept.pop(0)
     while kept and not kept[-1].strip():
         kept.pop()
-    return textwrap.dedent("\n".join(kept)).strip("\n")
+    return _BLANK_RUN.sub("\n\n", textwrap.dedent("\n".join(kept))).strip("\n")
 
 
 def _is_flowed(mail: ParsedMail) -> bool:
@@ -115,15 +118,17 @@ def _unflow(lines: list[str]) -> list[str]:
     """Join the lines a format=flowed client wrapped: the next word did not fit in
     _FLOW_WIDTH (the trailing spaces that mark soft breaks are gone after parsing)."""
     out: list[str] = []
+    prev = ""  # the last line as the client wrote it, before joining
     for line in lines:
-        prev = out[-1] if out else ""
         word = line.split(" ", 1)[0]
-        if (prev.strip() and line.strip() and not prev.startswith(">") and not line[:1].isspace()
+        if (out and prev.strip() and line.strip() and not prev.startswith(">")
+                and not line[:1].isspace() and not line.startswith(">")
                 and not _LIST_ITEM.match(line) and not _COMMAND_LIKE.match(line)
-                and len(prev) + 1 + len(word) > _FLOW_WIDTH and len(prev) <= _FLOW_WIDTH + 6):
-            out[-1] = f"{prev} {line}"
+                and len(prev) + 1 + len(word) >= _FLOW_WIDTH and len(prev) <= _FLOW_WIDTH + 6):
+            out[-1] = f"{out[-1]} {line}"
         else:
             out.append(line)
+        prev = line
     return out
 
 
@@ -145,9 +150,40 @@ def _visible(raw: list[str], own: Sequence[str], sender_name: str,
         last = max((i for i in range(len(lines)) if _is_quoted(lines, i)), default=-1)
         if not allow_bottom_post or last < quote:
             return []
-        return _visible(raw[last + 1 :], own, sender_name, allow_bottom_post=False)
+        return _visible(_answers_between(raw, lines, quote), own, sender_name,
+                        allow_bottom_post=False)
     top = lines[:quote]
     top = top[: _dangling_attribution(top)]
+    return _without_signature(raw[: len(top)], top, sender_name)
+
+
+def _answers_between(raw: list[str], lines: list[str], quote: int) -> list[str]:
+    """Bottom-posted and inline answers: the unquoted runs between and after ">" blocks,
+    a blank line apart.  Attributions above later ">" blocks are left out."""
+    out: list[str] = []
+    run: list[str] = []
+    for i in range(quote, len(lines)):
+        if _is_quoted(lines, i):
+            start = _attribution_above(lines[: i + 1][-len(run) - 1:] if run else [lines[i]],
+                                       len(run)) if run else 0
+            kept = run[:start]
+            if any(line.strip() for line in kept):
+                out.extend([*kept, ""])
+            run = []
+        elif any(_is_quoted(lines, j) for j in range(quote, i)):
+            run.append(raw[i])
+    if any(line.strip() for line in run):
+        out.extend(run)
+    return out
+
+
+def _without_signature(raw: list[str], top: list[str], sender_name: str) -> list[str]:
+    """The typed lines less a signature; a "PS:" paragraph under the signature stays."""
+    ps = next((i for i, line in enumerate(top) if _PS.match(line)), None)
+    if ps is not None and ps > 0:
+        cut = _signature_start(top[:ps], sender_name)
+        if cut < ps:
+            return [*raw[:cut], *raw[ps:][: _signature_start(top[ps:], sender_name)]]
     return raw[: _signature_start(top, sender_name)]
 
 
@@ -164,7 +200,7 @@ def _own_quote_start(lines: list[str]) -> int:
         if qh.FROM_LINE.match(line) and _fields_follow(lines, i):
             return i
         head = line[:_LIB_MAX_LINE]
-        if qh.ATTRIBUTION_END.search(head) or head.endswith("wrote"):
+        if qh.ATTRIBUTION_END.search(head) or qh.WROTE_THEN_QUOTE.search(head):
             start = _attribution_start(lines, i)
             if start is not None:
                 return start
@@ -326,9 +362,10 @@ def _is_footer(line: str) -> bool:
 def _only_footers_below(top: list[str], i: int) -> bool:
     """A footer line ends the text: below it only blank lines, other footers or a short
     name block."""
-    rest = [line for line in top[i + 1 :] if line]
-    return all(_is_footer(line) or len(line) <= _SIGNATURE_WIDTH for line in rest) and len(
-        rest) <= _SIGNATURE_LINES and not any(_COMMAND_LIKE.match(line) for line in rest)
+    rest = [line for line in top[i + 1 :] if line and not _is_footer(line)]
+    return len(rest) <= _SIGNATURE_LINES and all(
+        len(line) <= _NAME_WIDTH and not line.endswith(".") and not _COMMAND_LIKE.match(line)
+        for line in rest)
 
 
 def _dash_name(top: list[str], last: int) -> bool:
