@@ -14,6 +14,7 @@ from collections.abc import Callable, Iterable, Sequence
 from functools import lru_cache
 from pathlib import Path
 
+from maildesk.mail.parse import parse_mail
 from maildesk.mail.templates import default_templates_dir
 
 # The desk's own sent mail bodies (plain text) for the Message-IDs a reply names.
@@ -59,6 +60,13 @@ def template_lines(directory: Path | None = None) -> re.Pattern[str]:
                 patterns.add(body)
     # One alternation: a reply of thousands of lines is matched once per line, not per template.
     return re.compile("^(?:" + "|".join(sorted(patterns)) + ")$" if patterns else "(?!)")
+
+
+def outbox_lookup(sent_mail: Callable[[list[str]], list[bytes]]) -> OwnMailLookup:
+    """An OwnMailLookup over the store's copies of what the desk sent (Store.sent_mail)."""
+    def lookup(message_ids: Sequence[str]) -> list[str]:
+        return [parse_mail(raw).text for raw in sent_mail(list(message_ids))]
+    return lookup
 
 
 def own_mail_start(lines: Sequence[str], own_texts: Iterable[str]) -> int:
