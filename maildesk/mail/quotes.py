@@ -141,7 +141,7 @@ def _clean_lines(text: str) -> list[str]:
 def _visible(raw: list[str], own: Sequence[str], sender_name: str,
              allow_bottom_post: bool) -> list[str]:
     lines = [line.strip() for line in raw]
-    quote = min(_own_quote_start(lines), own_mail_start(lines, own))
+    quote = min(_own_quote_start(lines), _header_above(lines, own_mail_start(lines, own)))
     quote = min(quote, _library_quote_start(lines[:quote]), _header_block_start(lines[:quote]))
     if not any(lines[:quote]):
         # Nothing above the quote: a bottom-poster (mutt, Thunderbird's default).  Only what
@@ -258,6 +258,18 @@ def _attribution_above(lines: list[str], quote: int) -> int:
         return start
     named = _attribution_start(lines, i)
     return i if named is None else named
+
+
+def _header_above(lines: list[str], own: int) -> int:
+    """The quote header of the desk's own mail, in whatever language: one line standing
+    alone right above it, not a sentence and not a command."""
+    above = own - 1
+    if above < 1 or above >= len(lines) or not lines[above] or lines[above - 1]:
+        return own
+    line = lines[above]
+    if len(line) > _FOOTER_WIDTH or line.endswith(".") or _COMMAND_LIKE.match(line):
+        return own
+    return above
 
 
 def _paragraph_start(lines: list[str], i: int) -> int:
