@@ -229,7 +229,8 @@ def test_long_and_hostile_input_is_fast() -> None:
 
 # --------------------------------------------------------------------------- the desk's own mail
 
-OWN = "Your complaint BHL-2611-0007 was looked into by the beat officer today.\nWe went to the spot."
+OWN = ("Your complaint BHL-2611-0007 was looked into by the beat officer today.\n"
+       "We went to the spot.")
 
 
 def _reply(body: str, html: str = "") -> bytes:
@@ -378,5 +379,5 @@ def test_a_sentence_starting_with_sent_from_stays() -> None:
 
 
 def test_list_indentation_kept() -> None:
-    text = "#progress Search so far:\n  1. Market - not found\n  2. Depot - not found\nNext: Majerhat."
+    text = "#progress So far:\n  1. Market - not found\n  2. Depot - not found\nNext: Majerhat."
     assert visible_reply(text) == text
