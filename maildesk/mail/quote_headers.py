@@ -18,7 +18,8 @@ import re
 WROTE = re.compile(
     r"(?i)\b(?:wrote|writes|schrieb|schreef|a\s+écrit|écrit|ha\s+scritto|scrisse|escreveu"
     r"|escribió|skrev|kirjoitti|napisał[ao]?|napisała|đã\s+viết|viết|написал[аи]?"
-    r"|пишет|написав|schreibt|escribe|scripsit)\b"
+    r"|пишет|написав|schreibt|escribe|scripsit|menulis|yazdı|napsal[ao]?|написала)\b"
+    r"|எழுதியது|எழுதினார்|写道|작성"
     r"|のメッセージ|書きました|(?:ने|नें)\s+लिखा|(?:ने|यांनी)\s+लिहिले|লিখে(?:ছেন|ছে)"
 )
 ATTRIBUTION_END = re.compile(r"(?::|-{2,}|：)\s*$")
@@ -115,6 +116,7 @@ SIGN_OFF = re.compile(
     r"|с\s+уважением|спасибо|med\s+venlig\s+hilsen|venlig\s+hilsen|vennlig\s+hilsen"
     r"|med\s+vennlig\s+hilsen|ystävällisin\s+terveisin|terveisin|med\s+vänlig\s+hälsning"
     r"|vänliga\s+hälsningar|hälsningar|pozdrawiam|z\s+poważaniem|trân\s+trọng|よろしくお願いします"
+    r"|salam|hormat\s+saya|saygılarımla|nandri|நன்றி"
     r"|धन्यवाद|सधन्यवाद|सादर|भवदीय|आभार सहित|आपला|ধন্যবাদ(?:ান্তে)?|শুভেচ্ছান্তে|শুভেচ্ছা সহ|বিনীত)"
     r"[\s,.!।-]*$"
 )

@@ -81,9 +81,9 @@ def typed_reply(mail: ParsedMail, own_mail_lookup: OwnMailLookup | None = None) 
         own = own_mail_lookup(ids)
     text = mail.text
     if mail.from_html and mail.html:
-        html_text, found = typed_html_text(mail.html)
-        if found or html_text.strip():
-            text = html_text
+        above = typed_html_text(mail.html)
+        if above is not None:
+            text = above
     flowed = _is_flowed(mail)
     return _typed(text, own, mail.from_name, flowed)
 
