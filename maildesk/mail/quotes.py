@@ -162,15 +162,16 @@ def _answers_between(raw: list[str], lines: list[str], quote: int) -> list[str]:
     a blank line apart.  Attributions above later ">" blocks are left out."""
     out: list[str] = []
     run: list[str] = []
+    seen = False  # a ">" line was passed: what follows unquoted is an answer
     for i in range(quote, len(lines)):
         if _is_quoted(lines, i):
-            start = _attribution_above(lines[: i + 1][-len(run) - 1:] if run else [lines[i]],
-                                       len(run)) if run else 0
-            kept = run[:start]
-            if any(line.strip() for line in kept):
-                out.extend([*kept, ""])
-            run = []
-        elif any(_is_quoted(lines, j) for j in range(quote, i)):
+            if run:
+                stripped = [line.strip() for line in run]
+                kept = run[: _attribution_above([*stripped, lines[i]], len(run))]
+                if any(line.strip() for line in kept):
+                    out.extend([*kept, ""])
+            run, seen = [], True
+        elif seen:
             run.append(raw[i])
     if any(line.strip() for line in run):
         out.extend(run)
@@ -348,11 +349,12 @@ def _signature_start(top: list[str], sender_name: str) -> int:
     last_command = max((i for i, line in enumerate(top) if _COMMAND_LIKE.match(line)), default=-1)
     first_text = next((i for i, line in enumerate(top) if line), len(top))
     block = _block_start(top)
+    ends = _ends_the_text(top)
     for i in range(max(last_command + 1, first_text), len(top)):
         line = top[i]
         if _DELIMITER.match(line) or qh.LIST_FOOTER.match(line):
             return i
-        if _is_footer(line) and _only_footers_below(top, i):
+        if ends[i] and _is_footer(line):
             return i
         if i > first_text and i >= block and qh.SIGN_OFF.match(line):
             return i
@@ -371,13 +373,19 @@ def _is_footer(line: str) -> bool:
         qh.CLIENT_FOOTER.match(qh.FOOTER_LINK.sub("", line).strip()))
 
 
-def _only_footers_below(top: list[str], i: int) -> bool:
-    """A footer line ends the text: below it only blank lines, other footers or a short
-    name block."""
-    rest = [line for line in top[i + 1 :] if line and not _is_footer(line)]
-    return len(rest) <= _SIGNATURE_LINES and all(
-        len(line) <= _NAME_WIDTH and not line.endswith(".") and not _COMMAND_LIKE.match(line)
-        for line in rest)
+def _ends_the_text(top: list[str]) -> list[bool]:
+    """For each line: below it only blank lines, client footers or a short name block (at
+    most _SIGNATURE_LINES short lines, no sentence, no command).  One pass from the end."""
+    ends = [False] * len(top)
+    others, ok = 0, True
+    for i in range(len(top) - 1, -1, -1):
+        ends[i] = ok and others <= _SIGNATURE_LINES
+        line = top[i]
+        if line and not _is_footer(line):
+            others += 1
+            ok = ok and len(line) <= _NAME_WIDTH and not line.endswith(".") and not (
+                _COMMAND_LIKE.match(line))
+    return ends
 
 
 def _dash_name(top: list[str], last: int) -> bool:
