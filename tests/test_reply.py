@@ -189,6 +189,12 @@ def test_signature_kept(text: str) -> None:
     assert visible_reply(text) == text
 
 
+@pytest.mark.parametrize("last", ["- two witnesses examined", "-owner absent"])
+def test_a_last_list_item_is_not_a_dash_name(last: str) -> None:
+    text = f"#progress\nCCTV collected.\n{last}"
+    assert visible_reply(text) == text
+
+
 def test_hyphen_lists_are_not_signatures() -> None:
     text = "#progress\n- CCTV collected\n- Two witnesses examined\n-Owner absent"
     assert visible_reply(text) == text

@@ -392,6 +392,9 @@ def _dash_name(top: list[str], last: int) -> bool:
     """"-Ravi" as the last line, not the last item of a "- " list."""
     if not qh.DASH_NAME.match(top[last]):
         return False
+    words = top[last].lstrip("-–—~ ").split()
+    if not all(w[0].isupper() or not w[0].isascii() for w in words):
+        return False  # "- two witnesses examined" is a list item
     above = next((line for line in reversed(top[:last]) if line), "")
     return not above.startswith(("-", "–", "*", "•"))
 
