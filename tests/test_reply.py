@@ -379,6 +379,11 @@ def test_footers_and_sign_offs_dropped(footer: str) -> None:
     assert visible_reply(f"#close Phone recovered.\n\n{footer}") == "#close Phone recovered."
 
 
+def test_a_route_in_a_note_is_not_a_header_block() -> None:
+    text = "#progress Patrol route tonight:\nFrom: Behala Chowrasta\nTo: Thakurpukur market"
+    assert visible_reply(text) == text
+
+
 def test_a_sentence_starting_with_sent_from_stays() -> None:
     text = "#progress Team sent.\n\nSent from my desk, is much easier than my mobile phone."
     assert visible_reply(text) == text

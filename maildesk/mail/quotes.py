@@ -142,7 +142,7 @@ def _visible(raw: list[str], own: Sequence[str], sender_name: str,
              allow_bottom_post: bool) -> list[str]:
     lines = [line.strip() for line in raw]
     quote = min(_own_quote_start(lines), _header_above(lines, own_mail_start(lines, own)))
-    quote = min(quote, _library_quote_start(lines[:quote]), _header_block_start(lines[:quote]))
+    quote = min(quote, _library_cut(lines[:quote]), _header_block_start(lines[:quote]))
     if not any(lines[:quote]):
         # Nothing above the quote: a bottom-poster (mutt, Thunderbird's default).  Only what
         # follows the last ">" line is safe to read; text below an unmarked quote (Outlook
@@ -215,8 +215,12 @@ def _is_separator(line: str) -> bool:
 
 
 def _fields_follow(lines: list[str], i: int) -> bool:
-    """A From line followed (within three lines: an address may wrap) by another field."""
-    return any(qh.FIELD_LINE.match(n) for n in lines[i + 1 : i + 4])
+    """A From line followed (within three lines: an address may wrap) by another field;
+    two fields when the From line names no address ("From: the market / To: the depot" in
+    an officer's note is a route, not a header)."""
+    fields = sum(1 for n in lines[i + 1 : i + 6] if qh.FIELD_LINE.match(n))
+    named = "@" in " ".join(lines[i : i + 2]) or "<" in lines[i]
+    return fields >= (1 if named else 2)
 
 
 def _is_quoted(lines: list[str], i: int) -> bool:
@@ -328,6 +332,15 @@ def _library_quote_start(lines: list[str]) -> int:
     end = text.find(replies[0].content) + len(replies[0].content)
     last = text.count("\n", 0, end)
     return where[last] + 1
+
+
+def _library_cut(lines: list[str]) -> int:
+    """The library's cut, unless it is at a From:/To: pair of a note that names no address
+    (its Outlook rule takes "From: the market / To: the depot" for a header)."""
+    cut = _library_quote_start(lines)
+    if cut < len(lines) and qh.FROM_LINE.match(lines[cut]) and not _fields_follow(lines, cut):
+        return len(lines)
+    return cut
 
 
 def _header_block_start(lines: list[str]) -> int:
