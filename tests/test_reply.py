@@ -392,3 +392,9 @@ def test_a_sentence_starting_with_sent_from_stays() -> None:
 def test_list_indentation_kept() -> None:
     text = "#progress So far:\n  1. Market - not found\n  2. Depot - not found\nNext: Majerhat."
     assert visible_reply(text) == text
+
+
+def test_a_residents_letter_is_not_taken_for_the_desks_mail() -> None:
+    # The desk's templates greet and sign off too; those words are anyone's.
+    text = "Dear Sir/Madam,\nThe men came back last night.\nYours faithfully,\nRina Pal"
+    assert visible_reply(text).startswith("Dear Sir/Madam,\nThe men came back last night.")

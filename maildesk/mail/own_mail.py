@@ -15,18 +15,20 @@ from functools import lru_cache
 from pathlib import Path
 
 from maildesk.mail.parse import parse_mail
+from maildesk.mail.quote_headers import SIGN_OFF
 from maildesk.mail.templates import default_templates_dir
 
 # The desk's own sent mail bodies (plain text) for the Message-IDs a reply names.
 OwnMailLookup = Callable[[Sequence[str]], list[str]]
 
 _MIN_LINE = 12  # shorter lines ("Thanks", "- theft") are too common to tell anything
-_MIN_STATIC = 10  # a template line needs this many fixed characters to be recognised
+_MIN_STATIC = 12  # a template line needs this many fixed characters to be recognised
 _RUN = 2  # own lines that must be found close together
 _WINDOW = 8  # ... within this many lines
 _MAX_LINES = 5_000  # a typed reply is shorter; hostile input costs at most this much
 _MAX_WIDTH = 400
 _TAG = re.compile(r"\{\{.*?\}\}|\{%.*?%\}|\{#.*?#\}")
+_GREETING = re.compile(r"(?i)^(?:dear|respected|sir|madam|hello|hi)\b")
 _QUOTE_MARKS = re.compile(r"^(?:\s*>)+")
 _SPACE = re.compile(r"\s+")
 
@@ -54,6 +56,8 @@ def template_lines(directory: Path | None = None) -> re.Pattern[str]:
             static = "".join(parts)
             if len(static.strip()) < _MIN_STATIC or "{" in static or "}" in static:
                 continue
+            if _GREETING.match(static.strip()) or SIGN_OFF.match(static.strip()):
+                continue  # "Dear Sir/Madam," and "Yours faithfully," are anyone's words
             pieces = [re.escape(normalised(p)) if p.strip() else "" for p in parts]
             body = ".{0,200}?".join(pieces)
             if body:
