@@ -8,9 +8,8 @@ from typing import Any
 
 from maildesk.config.settings import Config, Station
 from maildesk.mail.parse import parse_mail
-from maildesk.mail.quotes import visible_reply
 from maildesk.officer.commands import parse_commands
-from maildesk.sorting.rules import Context, sort_mail
+from maildesk.sorting.rules import Context, sort_mail, typed
 from maildesk.triage.classify import classify
 
 KIND_NAMES = {
@@ -33,6 +32,9 @@ class _NoComplaints:
     def messages_from(self, station: str, address: str, since: Any) -> int:
         return 0
 
+    def sent_mail(self, message_ids: list[str]) -> list[bytes]:
+        return []  # no outbox: the desk's templates still mark its own mail in a reply
+
 
 def _station_for(config: Config, addresses: tuple[str, ...]) -> Station:
     for station in config.stations:
@@ -54,7 +56,7 @@ def inspect_file(config: Config, path: Path) -> dict[str, Any]:
     verdict = classify(config.rules, mail.subject, mail.text)
     code = decision.code
     is_reply = bool(mail.in_reply_to or mail.references or code)
-    text = visible_reply(mail.text) if is_reply else mail.text
+    text = typed(mail, None) if is_reply else mail.text
     parsed = parse_commands(text) if decision.kind == "officer" else None
     report.update({
         "kind": decision.kind, "kind_name": KIND_NAMES.get(decision.kind, decision.kind),

@@ -48,6 +48,18 @@ def test_inspect_reads_an_officers_reply(tmp_path):
     assert ">" not in report["text"]  # what the officer typed, not the quoted thread
 
 
+def test_inspect_text_is_the_typed_text_of_every_client_reply(tmp_path):
+    # HTML-only (quote containers), Outlook blocks in other languages, footers: `text` is
+    # exactly what was typed, as tests/mail/replies/desk/dev/expected.json says.
+    folder = MAIL / "replies" / "desk" / "dev"
+    expected = json.loads((folder / "expected.json").read_text("utf-8"))
+    names = ["html_gmail_quote_es.eml", "html_outlook_divrply.eml", "outlook_ru.eml",
+             "outlook_android_de.eml", "zimbra_nic.eml", "pasted_notification.eml"]
+    done = maildesk("inspect", "--json", *(str(folder / n) for n in names))
+    reports = [json.loads(line) for line in done.stdout.splitlines()]
+    assert [r["text"] for r in reports] == [expected[n]["typed"] for n in names]
+
+
 def test_a_wrong_configuration_stops_with_the_line_and_exit_code(tmp_path):
     config = tmp_path / "stations.yaml"
     config.write_text("zones: [\n")

@@ -34,6 +34,7 @@ ROOMS: dict[str, tuple[str, ...]] = {
     "inscriptis": ("maildesk/mail/",),
     "mailparser_reply": ("maildesk/mail/",),
     "quotequail": ("maildesk/mail/",),
+    "lxml": ("maildesk/mail/",),
     "langdetect": ("maildesk/mail/language.py",),
     "click": ("maildesk/cli.py",),
     "starlette": ("maildesk/web/",),

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from maildesk.mail.parse import parse_mail
-from maildesk.mail.quotes import visible_reply
+from maildesk.mail.quotes import typed_reply, visible_reply
 from maildesk.officer.commands import parse_commands
 
 REPLIES = Path(__file__).parent / "mail" / "replies"
@@ -29,7 +29,7 @@ def test_fixture(name: str) -> None:
     mail = parse_mail((REPLIES / name).read_bytes())
     assert mail.error is None
     assert CODE_IN_SUBJECT.search(mail.subject)  # threading may be lost, the code is not
-    visible = visible_reply(mail.text)
+    visible = typed_reply(mail)
     assert visible.strip() == expected["visible"].strip()
     parsed = parse_commands(visible)
     got = [{"name": c.name, "arg": c.arg} for c in parsed.commands]
@@ -189,6 +189,12 @@ def test_signature_kept(text: str) -> None:
     assert visible_reply(text) == text
 
 
+@pytest.mark.parametrize("last", ["- two witnesses examined", "-owner absent"])
+def test_a_last_list_item_is_not_a_dash_name(last: str) -> None:
+    text = f"#progress\nCCTV collected.\n{last}"
+    assert visible_reply(text) == text
+
+
 def test_hyphen_lists_are_not_signatures() -> None:
     text = "#progress\n- CCTV collected\n- Two witnesses examined\n-Owner absent"
     assert visible_reply(text) == text
@@ -197,9 +203,10 @@ def test_hyphen_lists_are_not_signatures() -> None:
 # --------------------------------------------------------------------------- text hygiene
 
 
-def test_lines_are_stripped_and_invisible_characters_dropped() -> None:
+def test_indentation_kept_and_invisible_characters_dropped() -> None:
+    # The typed text keeps its own indentation (lists); only the common margin goes.
     text = "\ufeff  #close\u00a0Phone recovered.\u200b  \r\n    second line\r\n"
-    assert visible_reply(text) == "#close Phone recovered.\nsecond line"
+    assert visible_reply(text) == "#close Phone recovered.\n  second line"
 
 
 def test_indic_joiners_kept() -> None:
@@ -224,3 +231,170 @@ def test_long_and_hostile_input_is_fast() -> None:
         started = time.monotonic()
         visible_reply(text)
         assert time.monotonic() - started < 3, text[:20]
+
+
+# --------------------------------------------------------------------------- the desk's own mail
+
+OWN = ("Your complaint BHL-2611-0007 was looked into by the beat officer today.\n"
+       "We went to the spot.")
+
+
+def _reply(body: str, html: str = "") -> bytes:
+    kind = "html" if html else "plain"
+    return (
+        "From: SI Das <si.das@example.in>\r\nTo: bhl@example.in\r\n"
+        "Subject: Re: [BHL-2611-0007] x\r\nMessage-ID: <r1@client.test>\r\n"
+        "In-Reply-To: <update.BHL-2611-0007.0123456789ab@desk.test>\r\n"
+        f"MIME-Version: 1.0\r\nContent-Type: text/{kind}; charset=utf-8\r\n\r\n{html or body}"
+    ).encode()
+
+
+def test_own_mail_from_the_outbox_marks_the_quote() -> None:
+    # No ">" and a header in a language with no rule: only the outbox copy tells.
+    body = f"#note Spoke to her again.\n\nJumatatu Behala PS aliandika\n{OWN}\n"
+    asked: list[list[str]] = []
+
+    def lookup(ids):
+        asked.append(list(ids))
+        return [OWN]
+
+    mail = parse_mail(_reply(body))
+    assert typed_reply(mail, lookup) == "#note Spoke to her again."
+    assert asked == [["update.BHL-2611-0007.0123456789ab@desk.test"]]
+    assert typed_reply(mail) == body.strip()  # without the outbox nothing marks it
+
+
+def test_outbox_lookup_reads_the_stores_sent_mail(tmp_path) -> None:
+    from maildesk.mail.own_mail import outbox_lookup
+    from maildesk.store.db import Store
+
+    store = Store(tmp_path)
+    raw = f"Subject: x\r\nContent-Type: text/plain; charset=utf-8\r\n\r\n{OWN}\r\n".encode()
+    with store.transaction():
+        store.queue_mail(message_id="update.BHL-2611-0007.0123456789ab@desk.test", kind="update",
+                         station="BHL", mail_from="bhl@example.in", rcpt_to=["r@x.in"], raw=raw)
+    lookup = outbox_lookup(store.sent_mail)
+    assert lookup(["other@x", "update.BHL-2611-0007.0123456789ab@desk.test"]) == [OWN]
+    assert lookup(["unknown@x"]) == []
+
+
+def test_a_typed_sentence_right_above_the_own_mail_stays() -> None:
+    text = f"#note Spoke to her.\n\nShe will come tomorrow.\n{OWN}"
+    mail = parse_mail(_reply(text))
+    assert typed_reply(mail, lambda ids: [OWN]) == "#note Spoke to her.\n\nShe will come tomorrow."
+
+
+def test_desk_template_lines_mark_a_pasted_notification() -> None:
+    text = ("#close Recovered.\n\nURGENT — act now: complaint BHL-2611-0007 at Behala PS\n"
+            "Received: 23 Nov 2026 10:04\nReply to this mail to act. Write commands at the top "
+            "of your reply, one per line:\n  #close NOTE             close the complaint\n")
+    assert visible_reply(text) == "#close Recovered."
+
+
+# --------------------------------------------------------------------------- HTML containers
+
+QUOTE_HTML = "<div>URGENT</div><div>#close NOTE close the complaint</div>"
+
+
+@pytest.mark.parametrize(
+    "container",
+    [
+        f'<div class="gmail_quote"><div class="gmail_attr">x yazdı:</div>'
+        f'<blockquote class="gmail_quote">{QUOTE_HTML}</blockquote></div>',
+        f'<blockquote type="cite">{QUOTE_HTML}</blockquote>',
+        f'<div class="moz-cite-prefix">Am 23.11.2026 schrieb X:</div><blockquote>{QUOTE_HTML}'
+        "</blockquote>",
+        f'<div id="yahoo_quoted_77" class="yahoo_quoted">{QUOTE_HTML}</div>',
+        f'<hr style="display:inline-block;width:98%"><div id="divRplyFwdMsg"><b>From:</b> X'
+        f"</div>{QUOTE_HTML}",
+        f'<div style="border:none;border-top:solid #E1E1E1 1.0pt;padding:3.0pt 0in 0in 0in">'
+        f"<b>From:</b> X</div>{QUOTE_HTML}",
+        f'<span id="OLK_SRC_BODY_SECTION"><b>From: </b>X{QUOTE_HTML}</span>',
+        f'<hr id="zwchr"><div data-marker="__QUOTED_TEXT__">{QUOTE_HTML}</div>',
+    ],
+)
+def test_html_reply_cut_at_the_clients_quote_container(container: str) -> None:
+    markup = f"<html><body><div>#progress Team sent.</div><div><br></div>{container}</body></html>"
+    assert typed_reply(parse_mail(_reply("", markup))) == "#progress Team sent."
+
+
+def test_html_without_a_container_is_read_whole() -> None:
+    markup = "<html><body><p>#progress Team sent.</p><p>Second line.</p></body></html>"
+    assert typed_reply(parse_mail(_reply("", markup))) == "#progress Team sent.\n\nSecond line."
+
+
+@pytest.mark.parametrize("markup", ["", "<", "<html><body></body></html>", "<b>" * 5000])
+def test_broken_html_does_not_crash(markup: str) -> None:
+    typed_reply(parse_mail(_reply("x", markup or "<p></p>")))
+
+
+# --------------------------------------------------------------------------- issue 12 shapes
+
+
+@pytest.mark.parametrize(
+    "header",
+    [
+        "Am 13.12.2017 21:11 schrieb Behala PS <bhl@example.in>:",
+        "Op 12 december 2016 19:05 schreef Behala PS <bhl@example.in>:",
+        "Il giovedì 8 dicembre 2016, Behala PS <bhl@example.in> ha scritto:",
+        "Em 10 de julho de 2017 às 16:32:35, Behala PS (bhl@example.in) escreveu:",
+        "ср, 30 апр. 2025 г. в 15:19, Behala PS <bhl@example.in>:",
+        "tir. 18. apr. 2017 kl. 13:09 skrev Behala PS <bhl@example.in>:",
+        "pe 20. lokakuuta 2017 klo 17.50 Behala PS (bhl@example.in) kirjoitti:",
+        "In data 11 ottobre 2017 10:05, Behala PS <bhl@example.in> ha scritto:",
+    ],
+)
+def test_quote_headers_in_other_languages(header: str) -> None:
+    text = f"#close Phone recovered.\n\n{header}\n\n> URGENT\n> #close NOTE"
+    assert visible_reply(text) == "#close Phone recovered."
+
+
+@pytest.mark.parametrize(
+    "block",
+    [
+        "-----Ursprüngliche Nachricht-----\nVon: Behala PS\nGesendet: Montag\nAn: x\nBetreff: y",
+        "-----Oprindelig meddelelse-----\nFra: Behala PS\nSendt: 23. nov\nTil: x\nEmne: y",
+        "-------- Message d'origine --------\nDe : Behala PS\nDate : 23/11/2026\nÀ : x",
+        "-----Reply Message-----\nFrom: Behala PS\nTo: x",
+        "От: Behala PS <bhl@example.in>\nОтправлено: 23 ноября 2026 г. 10:05\nКому: x",
+        "*From:* Behala PS <bhl@example.in>\n*Sent:* Monday, 23 November 2026\n*To:* x",
+        "From: Behala Police Station\n[mailto:bhl@example.in]\nSent: Monday\nTo: x",
+        "---- Behala PS wrote ----",
+        "----- Original Message -----\nFrom: \"Behala PS\" <bhl@example.in>\nTo: x\nSent: Mon",
+    ],
+)
+def test_separators_and_header_blocks(block: str) -> None:
+    text = f"#progress Team sent.\n\n{block}\n\nURGENT\n#close NOTE  close the complaint\n"
+    assert visible_reply(text) == "#progress Team sent."
+
+
+@pytest.mark.parametrize(
+    "footer",
+    ["Sent from TypeApp", "Envoyé à partir de Outlook pour iOS<https://aka.ms/o0ukef>",
+     "Gesendet von Outlook für Android<https://aka.ms/ghei36>", "-Ravi",
+     "Sent from my BlackBerry® smartphone on Airtel",
+     "--\nYou received this message because you are subscribed to the Google Groups x group."],
+)
+def test_footers_and_sign_offs_dropped(footer: str) -> None:
+    assert visible_reply(f"#close Phone recovered.\n\n{footer}") == "#close Phone recovered."
+
+
+def test_a_route_in_a_note_is_not_a_header_block() -> None:
+    text = "#progress Patrol route tonight:\nFrom: Behala Chowrasta\nTo: Thakurpukur market"
+    assert visible_reply(text) == text
+
+
+def test_a_sentence_starting_with_sent_from_stays() -> None:
+    text = "#progress Team sent.\n\nSent from my desk, is much easier than my mobile phone."
+    assert visible_reply(text) == text
+
+
+def test_list_indentation_kept() -> None:
+    text = "#progress So far:\n  1. Market - not found\n  2. Depot - not found\nNext: Majerhat."
+    assert visible_reply(text) == text
+
+
+def test_a_residents_letter_is_not_taken_for_the_desks_mail() -> None:
+    # The desk's templates greet and sign off too; those words are anyone's.
+    text = "Dear Sir/Madam,\nThe men came back last night.\nYours faithfully,\nRina Pal"
+    assert visible_reply(text).startswith("Dear Sir/Madam,\nThe men came back last night.")

@@ -82,6 +82,7 @@ class ParsedMail:
     date: datetime | None  # timezone-aware (UTC if the header had none); None if absent/bad
     text: str  # visible text (plain preferred, else HTML via inscriptis), "\n" newlines
     from_html: bool  # text was converted from HTML
+    html: str  # the HTML the text was converted from ("" unless from_html): quote containers
     language: str | None  # maildesk.mail.language.detect_language of the resident's words
     headers: Mapping[str, tuple[str, ...]] = field(hash=False)  # read-only, all headers
     attachments: tuple[Attachment, ...]
@@ -138,6 +139,7 @@ def _parse(data: bytes) -> ParsedMail:
         text, from_html = _visible_text(walker)
     else:
         text, from_html = f"(unreadable mail, {len(data)} bytes)", False
+    html_source = _shown_html(walker) if from_html else ""
 
     subject = guard(lambda: _one_line((headers.get("subject") or ("",))[0]), "")
     sender_name, sender = guard(lambda: _first_address(raw.get("from", [])), ("", ""))
@@ -155,6 +157,7 @@ def _parse(data: bytes) -> ParsedMail:
         date=guard(lambda: _date(first("date"), notes), None),
         text=text,
         from_html=from_html,
+        html=html_source,
         language=guard(lambda: detect_language(_language_sample(subject, text)), None),
         headers=MappingProxyType(headers),
         attachments=tuple(walker.attachments),
@@ -199,6 +202,7 @@ def _unreadable(size: int, error: str) -> ParsedMail:
         date=None,
         text=f"(unreadable mail, {size} bytes)",
         from_html=False,
+        html="",
         language=None,
         headers=MappingProxyType({}),
         attachments=(),
@@ -901,6 +905,12 @@ def _visible_text(walker: _Walker) -> tuple[str, bool]:
     # A bare "forward as attachment" has no text of its own: show the forwarded text.
     pieces = render(walker.texts) or render(walker.nested_texts)
     return "\n\n".join(t for t, _ in pieces), any(is_html for _, is_html in pieces)
+
+
+def _shown_html(walker: _Walker) -> str:
+    """The HTML bodies behind the shown text, for quote containers (mail.html_quotes)."""
+    parts = walker.texts if any(t.strip() for t, _ in walker.texts) else walker.nested_texts
+    return "\n".join(body[:MAX_HTML_CHARS] for body, is_html in parts if is_html)
 
 
 def _language_sample(subject: str, text: str) -> str:

@@ -1,117 +1,191 @@
-"""What an officer typed in a reply: :func:`visible_reply` drops the quoted thread and signature.
+"""What an officer or resident typed in a reply: one place that finds where it ends.
 
-Officers answer a notification from Gmail, Outlook, Apple Mail, Thunderbird, Yahoo, Samsung,
-Zoho, mutt and phone apps, in English, Hindi and Bengali locales.  Two layers do the work:
+:func:`typed_reply` is what every stage reads (sorting, officer commands, `maildesk inspect`);
+:func:`visible_reply` is the same on a plain text, for callers that only have text.
 
-1. ``mail-parser-reply`` (its English rules) finds where the quoted thread starts:
-   "On ... wrote:" (also wrapped over two lines by Gmail), Outlook's From:/Sent: block
-   without ">" and "-----Original Message-----".
-2. Our own rules add what it misses, found on the real client output in
-   tests/mail/replies: Hindi/Bengali/Marathi Gmail attributions ("... को X ने लिखा:",
-   "... তারিখে X লিখেছেন:"), Yahoo Android's attribution followed by the quote on the same
-   line, Zoho's "---- On ... wrote ---", mutt's "* X <x@y> [date]:", ">" quoting without
-   a known attribution, Outlook's underscore line and its Hindi/Bengali From: blocks, and
-   bottom-posting.  Signatures are ours alone (see _library_quote_start for why): "-- ",
-   "Sent from my iPhone"/"Sent from Yahoo Mail on Android"/"Get Outlook for Android" and
-   officers' sign-offs ("Regards" without comma, "Thanks & Regards", "धन्यवाद", "ধন্যবাদ").
+Layers, each cutting where it sees the thread begin (the earliest cut wins):
 
-Signatures are cut conservatively: never above a command line ("#..."), and a sign-off or
-"Sent from" line only when it stands alone and only a short name/rank block follows it.
-Lines are returned stripped: HTML mail converted by inscriptis indents nested <div>s
-arbitrarily, so leading blanks carry no meaning.
+1. HTML-only replies are cut at the client's quote container before they become text
+   (mail.html_quotes).
+2. The desk's own mail: its notification or acknowledgement, found in the reply by the
+   outbox copy and by the fixed lines of its templates (mail.own_mail), whatever quote
+   header stands above it.
+3. ``mail-parser-reply`` in all its languages.
+4. Our own rules (patterns in mail.quote_headers): attributions in the languages of
+   maildesk's users, wrapped over up to three lines, ">" blocks under an attribution in a
+   language nobody has a rule for, "-----Original Message-----"-style separators, header
+   blocks (From:/Sent:/To:/Subject:, bold or not, in many languages), list footers,
+   bottom-posting.
+
+Signatures are cut only where clearly one: "-- ", a client's footer line ("Sent from my
+iPhone", "Gesendet von Outlook für Android"), a sign-off followed only by a short name
+block, a short "-Name" last line, or the sender's own name standing alone at the end.
+Never above a command line.  The typed text keeps its indentation and lists.
 """
-
 from __future__ import annotations
 
 import re
+import textwrap
 import unicodedata
+from collections.abc import Sequence
 
 from mailparser_reply import EmailMessage
 
+from maildesk.mail import quote_headers as qh
+from maildesk.mail.html_quotes import typed_html_text
+from maildesk.mail.own_mail import OwnMailLookup, own_mail_start
+from maildesk.mail.parse import ParsedMail, header_values
+
 # The library's regexes are not linear on pathological lines; it only ever sees this much.
 _LIB_MAX_CHARS = 20_000
+_LIB_LANGUAGES = ["en", "de", "fr", "nl", "it", "es", "pl", "sv", "da", "ja"]
 _LIB_MAX_LINE = 400  # attributions are shorter; the part of a line our own rules look at
 _MAX_WINDOW = 3  # lines an attribution may be wrapped over (Gmail wraps at ~78 chars)
 _SIGNATURE_LINES = 6  # name/rank/station/phone block after a sign-off
 _SIGNATURE_WIDTH = 60
-_SENT_FROM_WIDTH = 80
+_FOOTER_WIDTH = 120
+_NAME_WIDTH = 40  # a name, rank or phone line under a footer
+_FLOW_WIDTH = 72  # format=flowed clients (Thunderbird) wrap here, counting the soft space
 
 _INVISIBLE = dict.fromkeys(map(ord, "\u200b\u200e\u200f\u2060\ufeff\u00ad"))  # keep ZWJ/ZWNJ
-_SPACES = re.compile(r"[\u00a0\u2000-\u200a\u202f\u205f\u3000\t]")
+_SPACES = re.compile(r"[\u00a0\u2000-\u200a\u202f\u205f\u3000]")
 
 _QUOTED = re.compile(r"^>(?:[\s>]|$)")  # "> text", ">>", ">"; but ">50 people" is a note
 _RULE = re.compile(r"[_-]{32,}")
 _COMMAND_LIKE = re.compile(r"^[#＃]\s?[^\W\d_]")
-_HAS_TIME_OR_ADDRESS = re.compile(r"\d{1,2}[:.]\d{2}|@")  # \d: Devanagari/Bengali digits too
+_LIST_ITEM = re.compile(r"^(?:[-*•–]\s|\d{1,3}[.)]\s)")
+_HAS_TIME_OR_ADDRESS = qh.TIME_OR_ADDRESS
 
-# Last line of an attribution.  English: Gmail/Apple/Thunderbird/mutt/Yahoo ("wrote:", also
-# followed by the quote on the same line, as Yahoo Android writes it) and Zoho ("wrote ---").
-_ATTR_END = re.compile(
-    r"\bwrote\s*(?::|-{2,})"
-    r"|(?:ने|नें)\s+लिखा\s*:\s*$"  # Hindi Gmail: "... को X ने लिखा:"
-    r"|(?:ने|यांनी)\s+लिहिले\s*:\s*$"  # Marathi Gmail: "... रोजी X यांनी लिहिले:"
-    r"|লিখে(?:ছেন|ছে)\s*:\s*$"  # Bengali Gmail: "... তারিখে X লিখেছেন:"
-)
-# First line of an attribution: "On ...", Zoho's "---- On ...", or a localised weekday/date.
+# First line of an attribution: "On ...", Zoho's "---- On ...", a weekday or date in the
+# languages above, or a digit.  Used to find where a wrapped attribution starts.
 _ATTR_START = re.compile(
-    r"^(?:-{2,}\s*)?On\s"
+    r"(?i)^(?:-{2,}\s*)?(?:On|Am|Le|Op|Il|In data|Em|El|Den|Dne|W dniu|Vào|Em|Le)\s"
     r"|^(?:रवि|सोम|मंगल|मंगळ|बुध|गुरु|शुक्र|शनि)"
     r"|^(?:রবি|সোম|মঙ্গল|বুধ|বৃহস্পতি|শুক্র|শনি)"
+    r"|^[^\W\d_]{1,4}\.?,?\s+\d"  # "ma 23.11.2026", "пн, 23 нояб.", "man. 23. nov.", "pon., 23"
     r"|^\d"
 )
 _MUTT = re.compile(r"^\*\s.{1,300}\[\d{4}-\d{2}-\d{2}[^\]]{0,40}\]:$")
-_SEPARATOR = re.compile(
-    r"^_{20,}$"  # Outlook web/mobile above its From: block
-    r"|^-{2,}\s*(?:मूल संदेश|মূল বার্তা|আসল বার্তা)\s*-{2,}$"  # Outlook, hi/bn UI
-)
-# Outlook in a Hindi/Bengali UI: "प्रेषक: X" followed by "भेजा गया: ..." or "প্রেরিত: ...".
-_LOCAL_FROM = re.compile(r"^(?:प्रेषक|से|থেকে|প্রেরক)\s*:")
-_LOCAL_FIELD = re.compile(r"^(?:भेजा गया|दिनांक|प्रति|विषय|পাঠানো হয়েছে|প্রেরিত|তারিখ|প্রতি|বিষয়)\s*:")
-_ORIGINAL = re.compile(r"(?i)^-{2,}\s*original message\s*-{2,}$")
-_FROM = re.compile(r"^\*?From:")
-_FIELD = re.compile(r"^\*?(?:Sent|Date|To|Subject):")
-_SENT_FROM = re.compile(
-    r"(?i)^(?:sent from (?:my|yahoo mail|mail for windows|outlook|samsung)\b"
-    r"|get outlook for (?:android|ios)\b"
-    r"|मेरे .{1,40} से भेजा गया|আমার .{1,40} থেকে পাঠানো)"
-)
 _DELIMITER = re.compile(r"^--$")  # "-- " once stripped
-_SIGN_OFF = re.compile(
-    r"(?i)^(?:(?:many\s+)?thanks|thank\s+you|thanks?\s*(?:and|&|n)\s*(?:best\s+)?regards"
-    r"|(?:best|kind|warm|with|with\s+best|with\s+kind)\s+regards|regards|best"
-    r"|yours\s+(?:faithfully|sincerely|truly)|sincerely"
-    r"|धन्यवाद|सधन्यवाद|सादर|भवदीय|आभार सहित"
-    r"|ধন্যবাদ(?:ান্তে)?|শুভেচ্ছান্তে|শুভেচ্ছা সহ|বিনীত)"
-    r"[\s,.!।-]*$"
-)
+_BLANK_RUN = re.compile(r"\n(?:[ \t]*\n){2,}")
+_PS = re.compile(r"(?i)^p\.?\s?s\.?\s?[:-]")
+
+
+def typed_reply(mail: ParsedMail, own_mail_lookup: OwnMailLookup | None = None) -> str:
+    """What the sender of ``mail`` typed: no quoted thread, quote header, client footer or
+    signature.  ``own_mail_lookup`` gives the desk's own mail the reply answers (the outbox,
+    by In-Reply-To/References); without it the desk's templates still mark its mail."""
+    own: list[str] = []
+    ids = [*mail.in_reply_to, *mail.references]
+    if own_mail_lookup is not None and ids:
+        own = own_mail_lookup(ids)
+    text = mail.text
+    if mail.from_html and mail.html:
+        above = typed_html_text(mail.html)
+        if above is not None:
+            text = above
+    flowed = _is_flowed(mail)
+    return _typed(text, own, mail.from_name, flowed)
 
 
 def visible_reply(text: str) -> str:
-    """Only what the sender typed: no quoted thread, attribution, client or officer signature."""
-    return _visible(_clean_lines(text), allow_bottom_post=True)
+    """Only what the sender typed in a plain text: no quoted thread, attribution, client or
+    officer signature."""
+    return _typed(text, [], "", False)
+
+
+def _typed(text: str, own: Sequence[str], sender_name: str, flowed: bool) -> str:
+    raw = _clean_lines(text)
+    if flowed:
+        raw = _unflow(raw)
+    kept = _visible(raw, own, sender_name, allow_bottom_post=True)
+    while kept and not kept[0].strip():
+        kept.pop(0)
+    while kept and not kept[-1].strip():
+        kept.pop()
+    return _BLANK_RUN.sub("\n\n", textwrap.dedent("\n".join(kept))).strip("\n")
+
+
+def _is_flowed(mail: ParsedMail) -> bool:
+    if mail.from_html:
+        return False
+    content_type = " ".join(header_values(mail, "content-type")).lower()
+    agent = " ".join(header_values(mail, "user-agent") + header_values(mail, "x-mailer"))
+    return "format=flowed" in content_type or "thunderbird" in agent.lower()
+
+
+def _unflow(lines: list[str]) -> list[str]:
+    """Join the lines a format=flowed client wrapped: the next word did not fit in
+    _FLOW_WIDTH (the trailing spaces that mark soft breaks are gone after parsing)."""
+    out: list[str] = []
+    prev = ""  # the last line as the client wrote it, before joining
+    for line in lines:
+        word = line.split(" ", 1)[0]
+        if (out and prev.strip() and line.strip() and not prev.startswith(">")
+                and not line[:1].isspace() and not line.startswith(">")
+                and not _LIST_ITEM.match(line) and not _COMMAND_LIKE.match(line)
+                and len(prev) + 1 + len(word) >= _FLOW_WIDTH and len(prev) <= _FLOW_WIDTH + 6):
+            out[-1] = f"{out[-1]} {line}"
+        else:
+            out.append(line)
+        prev = line
+    return out
 
 
 def _clean_lines(text: str) -> list[str]:
     text = unicodedata.normalize("NFC", text.replace("\r\n", "\n").replace("\r", "\n"))
-    text = _SPACES.sub(" ", text.translate(_INVISIBLE))
-    return [line.strip() for line in text.split("\n")]
+    text = _SPACES.sub(" ", text.translate(_INVISIBLE)).replace("\t", "    ")
+    return [line.rstrip() for line in text.split("\n")]
 
 
-def _visible(lines: list[str], allow_bottom_post: bool) -> str:
-    own = _own_quote_start(lines)
-    quote = min(own, _library_quote_start(lines[:own]))
-    if quote == own:
-        quote = min(own, _outlook_block_start(lines[:own]))
+def _visible(raw: list[str], own: Sequence[str], sender_name: str,
+             allow_bottom_post: bool) -> list[str]:
+    lines = [line.strip() for line in raw]
+    quote = min(_own_quote_start(lines), _header_above(lines, own_mail_start(lines, own)))
+    quote = min(quote, _library_cut(lines[:quote]), _header_block_start(lines[:quote]))
     if not any(lines[:quote]):
         # Nothing above the quote: a bottom-poster (mutt, Thunderbird's default).  Only what
         # follows the last ">" line is safe to read; text below an unmarked quote (Outlook
         # style) may be the notification itself, with its "#close" help lines.
         last = max((i for i in range(len(lines)) if _is_quoted(lines, i)), default=-1)
         if not allow_bottom_post or last < quote:
-            return ""
-        return _visible(lines[last + 1 :], allow_bottom_post=False)
+            return []
+        return _visible(_answers_between(raw, lines, quote), own, sender_name,
+                        allow_bottom_post=False)
     top = lines[:quote]
-    return "\n".join(top[: _signature_start(top)]).strip()
+    top = top[: _dangling_attribution(top)]
+    return _without_signature(raw[: len(top)], top, sender_name)
+
+
+def _answers_between(raw: list[str], lines: list[str], quote: int) -> list[str]:
+    """Bottom-posted and inline answers: the unquoted runs between and after ">" blocks,
+    a blank line apart.  Attributions above later ">" blocks are left out."""
+    out: list[str] = []
+    run: list[str] = []
+    seen = False  # a ">" line was passed: what follows unquoted is an answer
+    for i in range(quote, len(lines)):
+        if _is_quoted(lines, i):
+            if run:
+                stripped = [line.strip() for line in run]
+                kept = run[: _attribution_above([*stripped, lines[i]], len(run))]
+                if any(line.strip() for line in kept):
+                    out.extend([*kept, ""])
+            run, seen = [], True
+        elif seen:
+            run.append(raw[i])
+    if any(line.strip() for line in run):
+        out.extend(run)
+    return out
+
+
+def _without_signature(raw: list[str], top: list[str], sender_name: str) -> list[str]:
+    """The typed lines less a signature; a "PS:" paragraph under the signature stays."""
+    ps = next((i for i, line in enumerate(top) if _PS.match(line)), None)
+    if ps is not None and ps > 0:
+        cut = _signature_start(top[:ps], sender_name)
+        if cut < ps:
+            return [*raw[:cut], *raw[ps:][: _signature_start(top[ps:], sender_name)]]
+    return raw[: _signature_start(top, sender_name)]
 
 
 # --------------------------------------------------------------------------- quote start
@@ -120,15 +194,33 @@ def _visible(lines: list[str], allow_bottom_post: bool) -> str:
 def _own_quote_start(lines: list[str]) -> int:
     """Index of the first line of the quoted thread by our rules, len(lines) if none."""
     for i, line in enumerate(lines):
-        if _is_quoted(lines, i) or _MUTT.match(line) or _SEPARATOR.match(line):
+        if _is_quoted(lines, i) or _MUTT.match(line):
             return _attribution_above(lines, i)
-        if _LOCAL_FROM.match(line) and any(_LOCAL_FIELD.match(n) for n in lines[i + 1 : i + 3]):
+        if _is_separator(line) or qh.LIST_FOOTER.match(line):
             return i
-        if _ATTR_END.search(line[:_LIB_MAX_LINE]):
+        if qh.FROM_LINE.match(line) and _fields_follow(lines, i):
+            return i
+        head = line[:_LIB_MAX_LINE]
+        if qh.ATTRIBUTION_END.search(head) or qh.WROTE_THEN_QUOTE.search(head):
             start = _attribution_start(lines, i)
             if start is not None:
                 return start
     return len(lines)
+
+
+def _is_separator(line: str) -> bool:
+    if not qh.SEPARATOR.match(line):
+        return False
+    return line.startswith("_") or bool(qh.SEPARATOR_WORDS.search(line))
+
+
+def _fields_follow(lines: list[str], i: int) -> bool:
+    """A From line followed (within three lines: an address may wrap) by another field;
+    two fields when the From line names no address ("From: the market / To: the depot" in
+    an officer's note is a route, not a header)."""
+    fields = sum(1 for n in lines[i + 1 : i + 6] if qh.FIELD_LINE.match(n))
+    named = "@" in " ".join(lines[i : i + 2]) or "<" in lines[i]
+    return fields >= (1 if named else 2)
 
 
 def _is_quoted(lines: list[str], i: int) -> bool:
@@ -141,27 +233,69 @@ def _is_quoted(lines: list[str], i: int) -> bool:
 
 
 def _attribution_start(lines: list[str], end: int) -> int | None:
-    """First line of an attribution ending on line ``end``; the nearest start wins, so an
-    officer's line just above (e.g. one starting with a digit) is never taken with it."""
+    """First line of an attribution ending on line ``end`` (it names a writer: "wrote" in
+    some language); the nearest start wins, so an officer's line just above (e.g. one
+    starting with a digit) is never taken with it."""
     for start in range(end, max(end - _MAX_WINDOW, -1), -1):
         window = lines[start : end + 1]
         if not all(window):
             return None  # attributions are never split by a blank line
-        if _ATTR_START.match(window[0]) and _HAS_TIME_OR_ADDRESS.search(" ".join(window)):
+        joined = " ".join(window)
+        if (_ATTR_START.match(window[0]) and _HAS_TIME_OR_ADDRESS.search(joined)
+                and qh.WROTE.search(joined)):
             return start
     return None
 
 
 def _attribution_above(lines: list[str], quote: int) -> int:
-    """Start of a quote block: include an attribution line ending with ":" just above it
-    (one blank line apart at most), even in a language we have no rule for."""
+    """Start of a quote block: include an attribution ending with ":" just above it (one
+    blank line apart at most), even in a language we have no rule for."""
     i = quote - 1
     if i >= 0 and not lines[i]:
         i -= 1
-    if i >= 0 and lines[i].endswith(":") and _HAS_TIME_OR_ADDRESS.search(lines[i]):
-        start = _attribution_start(lines, i)
-        return i if start is None else start
-    return quote
+    if i < 0 or not (lines[i].endswith(":") or lines[i].endswith("：")):
+        return quote
+    start = _paragraph_start(lines, i)
+    joined = " ".join(lines[start : i + 1])
+    if not _HAS_TIME_OR_ADDRESS.search(joined):
+        return quote
+    if i - start < _MAX_WINDOW:
+        return start
+    named = _attribution_start(lines, i)
+    return i if named is None else named
+
+
+def _header_above(lines: list[str], own: int) -> int:
+    """The quote header of the desk's own mail, in whatever language: one line standing
+    alone right above it, not a sentence and not a command."""
+    above = own - 1
+    if above < 1 or above >= len(lines) or not lines[above] or lines[above - 1]:
+        return own
+    line = lines[above]
+    if len(line) > _FOOTER_WIDTH or line.endswith(".") or _COMMAND_LIKE.match(line):
+        return own
+    return above
+
+
+def _paragraph_start(lines: list[str], i: int) -> int:
+    while i > 0 and lines[i - 1]:
+        i -= 1
+    return i
+
+
+def _dangling_attribution(top: list[str]) -> int:
+    """An attribution left at the end once an HTML quote container was cut away: the last
+    short paragraph ending with ":" that names a time or an address."""
+    end = len(top)
+    while end and not top[end - 1]:
+        end -= 1
+    if not end or not (top[end - 1].endswith(":") or top[end - 1].endswith("：")):
+        return len(top)
+    start = _paragraph_start(top, end - 1)
+    joined = " ".join(top[start:end])
+    if end - start <= _MAX_WINDOW and _HAS_TIME_OR_ADDRESS.search(joined) and start > 0:
+        return start
+    return len(top)
 
 
 # --------------------------------------------------------------------------- library
@@ -187,7 +321,7 @@ def _library_quote_start(lines: list[str]) -> int:
         shown.append("" if _RULE.fullmatch(line) else " ".join(line[:_LIB_MAX_LINE].split()))
         where.append(i)
     text = "\n".join(shown)
-    replies = EmailMessage(text, languages=["en"], keep_hyphen_lists=True).read().replies
+    replies = EmailMessage(text, languages=_LIB_LANGUAGES, keep_hyphen_lists=True).read().replies
     if not replies:
         return len(lines)
     if replies[0].headers:  # the text starts with a reply header
@@ -200,14 +334,21 @@ def _library_quote_start(lines: list[str]) -> int:
     return where[last] + 1
 
 
-def _outlook_block_start(lines: list[str]) -> int:
-    """Outlook's English From:/Sent: block and "-----Original Message-----", where the
-    library saw no quote: it is shown only the first _LIB_MAX_CHARS, and an unmarked quote
-    it misses would bring the notification's "#close NOTE" help lines along."""
+def _library_cut(lines: list[str]) -> int:
+    """The library's cut, unless it is at a From:/To: pair of a note that names no address
+    (its Outlook rule takes "From: the market / To: the depot" for a header)."""
+    cut = _library_quote_start(lines)
+    if cut < len(lines) and qh.FROM_LINE.match(lines[cut]) and not _fields_follow(lines, cut):
+        return len(lines)
+    return cut
+
+
+def _header_block_start(lines: list[str]) -> int:
+    """A From: block where the library saw no quote: it is shown only the first
+    _LIB_MAX_CHARS, and an unmarked quote it misses would bring the notification's
+    "#close NOTE" help lines along."""
     for i, line in enumerate(lines):
-        if _ORIGINAL.match(line):
-            return i
-        if _FROM.match(line) and any(_FIELD.match(n) for n in lines[i + 1 : i + 3]):
+        if qh.FROM_LINE.match(line) and _fields_follow(lines, i):
             return i
     return len(lines)
 
@@ -215,21 +356,76 @@ def _outlook_block_start(lines: list[str]) -> int:
 # --------------------------------------------------------------------------- signatures
 
 
-def _signature_start(top: list[str]) -> int:
+def _signature_start(top: list[str], sender_name: str) -> int:
     """First line of a client or officer signature, len(top) if none.  Never above a
     command line: "Regards" or "-- " followed by "#close" is not the end of the reply."""
     last_command = max((i for i, line in enumerate(top) if _COMMAND_LIKE.match(line)), default=-1)
     first_text = next((i for i, line in enumerate(top) if line), len(top))
     block = _block_start(top)
+    ends = _ends_the_text(top)
     for i in range(max(last_command + 1, first_text), len(top)):
         line = top[i]
-        if _DELIMITER.match(line):
+        if _DELIMITER.match(line) or qh.LIST_FOOTER.match(line):
             return i
-        if i >= block and _SENT_FROM.match(line) and len(line) <= _SENT_FROM_WIDTH:
+        if ends[i] and _is_footer(line):
             return i
-        if i > first_text and i >= block and _SIGN_OFF.match(line):
+        if i > first_text and i >= block and qh.SIGN_OFF.match(line):
             return i
+    last = max((i for i, line in enumerate(top) if line), default=-1)
+    if last > max(first_text, last_command):
+        if _dash_name(top, last):
+            return last
+        named = _own_name_block(top, sender_name, first_text, last)
+        if named is not None and named > last_command:
+            return named
     return len(top)
+
+
+def _is_footer(line: str) -> bool:
+    return len(line) <= _FOOTER_WIDTH * 3 and bool(
+        qh.CLIENT_FOOTER.match(qh.FOOTER_LINK.sub("", line).strip()))
+
+
+def _ends_the_text(top: list[str]) -> list[bool]:
+    """For each line: below it only blank lines, client footers or a short name block (at
+    most _SIGNATURE_LINES short lines, no sentence, no command).  One pass from the end."""
+    ends = [False] * len(top)
+    others, ok = 0, True
+    for i in range(len(top) - 1, -1, -1):
+        ends[i] = ok and others <= _SIGNATURE_LINES
+        line = top[i]
+        if line and not _is_footer(line):
+            others += 1
+            ok = ok and len(line) <= _NAME_WIDTH and not line.endswith(".") and not (
+                _COMMAND_LIKE.match(line))
+    return ends
+
+
+def _dash_name(top: list[str], last: int) -> bool:
+    """"-Ravi" as the last line, not the last item of a "- " list."""
+    if not qh.DASH_NAME.match(top[last]):
+        return False
+    words = top[last].lstrip("-–—~ ").split()
+    if not all(w[0].isupper() or not w[0].isascii() for w in words):
+        return False  # "- two witnesses examined" is a list item
+    above = next((line for line in reversed(top[:last]) if line), "")
+    return not above.startswith(("-", "–", "*", "•"))
+
+
+def _own_name_block(top: list[str], sender_name: str, first_text: int, last: int) -> int | None:
+    """The sender's own name (from the From header) opening the last short paragraph: a
+    signature typed by hand ("Sudip Sarkar / SI, Tollygunge PS")."""
+    words = set(re.findall(r"[^\W\d_]{2,}", sender_name.lower()))
+    if not words:
+        return None
+    start = _paragraph_start(top, last)
+    if start <= first_text or last - start >= _SIGNATURE_LINES:
+        return None
+    if any(len(line) > _SIGNATURE_WIDTH for line in top[start : last + 1]):
+        return None
+    named = set(re.findall(r"[^\W\d_]{2,}", top[start].lower()))
+    return start if named and named <= words | {"si", "asi", "oc", "ic", "dr", "mr", "ms"} and (
+        named & words) else None
 
 
 def _block_start(top: list[str]) -> int:

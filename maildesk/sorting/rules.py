@@ -10,9 +10,10 @@ from datetime import timedelta
 from typing import Any, Protocol
 
 from maildesk.config.settings import Config, Station
+from maildesk.mail.own_mail import outbox_lookup
 from maildesk.mail.parse import ParsedMail, header_values
 from maildesk.mail.patterns import CODE, OWN_MESSAGE_ID, STATUS, own_kind
-from maildesk.mail.quotes import visible_reply
+from maildesk.mail.quotes import typed_reply
 from maildesk.sorting.machine import autoreply_body, autoreply_subject, own_subject
 from maildesk.triage.classify import classify
 
@@ -33,6 +34,7 @@ class Lookup(Protocol):
     def complaint_by_code(self, code: str) -> dict[str, Any] | None: ...
     def complaint_by_message_ids(self, message_ids: list[str]) -> dict[str, Any] | None: ...
     def messages_from(self, station: str, address: str, since: Any) -> int: ...
+    def sent_mail(self, message_ids: list[str]) -> list[bytes]: ...
 
 
 # Our own mails that are never answered when someone replies to them: an answer to an
@@ -59,6 +61,12 @@ class Context:
     now: Any = None
     complaint: dict[str, Any] | None = None  # the complaint the mail refers to, if any
     complaint_reason: str = ""
+
+
+def typed(mail: ParsedMail, lookup: Lookup | None) -> str:
+    """What the sender typed, with the desk's own sent mail (the outbox) to find the quote
+    of it: the one reading of a reply for every stage (sorting, commands, inspect)."""
+    return typed_reply(mail, outbox_lookup(lookup.sent_mail) if lookup is not None else None)
 
 
 def _header(mail: ParsedMail, name: str) -> str:
@@ -122,7 +130,7 @@ def machine_words(mail: ParsedMail, ctx: Context) -> str | None:
     A mail that reads as urgent is still taken as a complaint: missing one costs most."""
     if autoreply_subject(mail.subject):
         why = "the subject of an automatic reply"
-    elif autoreply_body(visible_reply(mail.text)):
+    elif autoreply_body(typed(mail, ctx.lookup)):
         why = "reads as an out-of-office or automatic reply"
     else:
         return None
@@ -157,7 +165,7 @@ def status_request(mail: ParsedMail, ctx: Context) -> str | None:
     subject = "" if own_subject(mail.subject) else mail.subject
     if not (STATUS.match(subject) or STATUS.match(first)):
         return None  # the common case, decided without reading the reply apart
-    lines = [line for line in visible_reply(mail.text).splitlines() if line.strip()]
+    lines = [line for line in typed(mail, ctx.lookup).splitlines() if line.strip()]
     first_line = lines[0] if lines else ""
     for where, text in (("subject", subject), ("first line", first_line)):
         match = STATUS.match(text)

@@ -29,6 +29,9 @@ from maildesk.store.migrations import MIGRATIONS
 # Told (files done, files in all) as a long copy goes; the CLI draws it on a terminal.
 Progress = Callable[[int, int], None]
 
+_SENT_MAIL_IDS = 50  # Message-IDs of one reply looked up (References can be long)
+_SENT_MAIL_LIMIT = 5  # own mails one reply is compared with
+
 Row = dict[str, Any]
 
 
@@ -433,6 +436,17 @@ class Store:
             (*message_ids, *message_ids),
         )
         return self.complaint(row["complaint_id"]) if row else None
+
+    def sent_mail(self, message_ids: list[str]) -> list[bytes]:
+        """The raw copies of our own mails named by a reply's In-Reply-To/References (at
+        most _SENT_MAIL_LIMIT, newest first): the quote finder looks for them in the reply."""
+        ids = list(dict.fromkeys(message_ids))[:_SENT_MAIL_IDS]
+        if not ids:
+            return []
+        marks = ", ".join("?" for _ in ids)
+        rows = self.query(f"SELECT raw FROM outbox WHERE message_id IN ({marks}) "
+                          f"ORDER BY id DESC LIMIT {_SENT_MAIL_LIMIT}", tuple(ids))
+        return [bytes(row["raw"]) for row in rows]
 
     def complaints(self, where: str = "1", params: tuple = (), limit: int = 100) -> list[Row]:
         rows = self.query(

@@ -1,0 +1,125 @@
+"""The lines mail clients write above a quoted thread and below a typed reply, in the
+languages maildesk's officers and residents use.  Only patterns live here; quotes.py decides.
+
+Sources: the clients' own output (Gmail, Outlook 2003-2016/365/iOS/Android, Apple Mail,
+Thunderbird, Yahoo, AOL, Zoho, Zimbra/NIC, Rediffmail, Mail.ru, Yandex, BlackBerry, Samsung,
+TypeApp, Windows Mail) in English, German, French, Dutch, Italian, Portuguese, Spanish,
+Russian, Danish, Norwegian, Finnish, Swedish, Polish, Vietnamese, Japanese, Hindi, Bengali
+and Marathi UIs.
+"""
+
+from __future__ import annotations
+
+import re
+
+# "wrote" as attributions end ("On <date>, <name> wrote:"), any language.  Gmail puts the
+# verb before the name in some ("... kl. 12:33 skrev Name <addr>:"), so it may stand
+# anywhere in the attribution; the line still has to end with ":" or "---".
+WROTE = re.compile(
+    r"(?i)\b(?:wrote|writes|schrieb|schreef|a\s+écrit|écrit|ha\s+scritto|scrisse|escreveu"
+    r"|escribió|skrev|kirjoitti|napisał[ao]?|napisała|đã\s+viết|viết|написал[аи]?"
+    r"|пишет|написав|schreibt|escribe|scripsit|menulis|yazdı|napsal[ao]?|написала)\b"
+    r"|எழுதியது|எழுதினார்|写道|작성"
+    r"|のメッセージ|書きました|(?:ने|नें)\s+लिखा|(?:ने|यांनी)\s+लिहिले|লিখে(?:ছেন|ছে)"
+)
+ATTRIBUTION_END = re.compile(r"(?::|-{2,}|：)\s*$")
+# "wrote:" followed by the quote on the same line, as Yahoo for Android writes it.
+WROTE_THEN_QUOTE = re.compile(rf"(?:{WROTE.pattern[4:]})\s*(?:[:：]|-{{2,}})", re.IGNORECASE)
+
+# Something every attribution has: a time ("10:05", "10.05", "१०:०५"), a date with a year,
+# or an address.
+TIME_OR_ADDRESS = re.compile(r"\d{1,2}[:.]\d{2}|@|\b(?:19|20)\d{2}\b|[०-९০-৯]{4}")
+
+# A line that only separates the typed text from what follows.
+SEPARATOR = re.compile(
+    r"(?i)^(?:"
+    r"_{20,}"  # Outlook web/mobile above its From: block, Mailman above its footer
+    r"|-{2,}\s*[^\W\d_][^-]{1,60}?\s*-{2,}:?"  # "-----Original Message-----", "---- X wrote ----"
+    r"|(?:begin\s+forwarded\s+message|anfang\s+der\s+weitergeleiteten\s+nachricht"
+    r"|début\s+du\s+message\s+réexpédié)\s*:"
+    r"|(?:original\s+message|reply\s+message|forwarded\s+message)"
+    r")\s*$"
+)
+# Separators that name no quote ("----- Resident's message -----" is our own mail's): only
+# words that say "original", "forwarded", "reply" or "wrote" count when a typed line might
+# look the same.
+SEPARATOR_WORDS = re.compile(
+    r"(?i)original|origine|ursprünglich|oprindelig|opprinnelig|alkuperäinen|ursprungligt"
+    r"|oorspronkelijk|originale|mensagem|mensaje|oryginalna|исходное|пересылаем|gốc"
+    r"|元のメッセージ|मूल|মূল|আসল|मूळ|forward|weitergeleitet|transféré|inoltrato|reenviado"
+    r"|doorgestuurd|videresendt|vidarebefordrat|välitetty|przekazana|reply|wrote|schrieb"
+    r"|message|nachricht|meddelelse|melding|viesti|meddelande|bericht|wiadomość|сообщение"
+)
+
+# Header blocks (Outlook, Zimbra/NIC, Rediff, Yahoo, Samsung...): a From line, then the other
+# fields.  Outlook's plain text bolds the labels ("*From:*"); French puts a space before
+# the colon.
+_FROM_LABELS = (
+    r"from|von|de|van|da|fra|från|od|от|lähettäjä|mittente|remitente|afzender|expéditeur"
+    r"|từ|người gửi|差出人|送信者|发件人|प्रेषक|से|प्रेषक का नाम|থেকে|প্রেরক|कडून|पाठवणारा"
+)
+_FIELD_LABELS = (
+    r"sent|date|to|cc|subject|reply-to|gesendet|datum|an|betreff|envoyé|envoyé le|à|objet"
+    r"|verzonden|aan|onderwerp|inviato|data|a|oggetto|enviado|enviada|para|assunto|asunto"
+    r"|fecha|отправлено|дата|кому|тема|копия|sendt|til|emne|dato|kopi|lähetetty|vastaanottaja"
+    r"|aihe|päivämäärä|skickat|till|ämne|wysłano|do|temat|data wysłania|đã gửi|gửi|đến"
+    r"|chủ đề|ngày|送信日時|宛先|件名|日付|भेजा गया|दिनांक|प्रति|विषय|तारीख|পাঠানো হয়েছে"
+    r"|প্রেরিত|তারিখ|প্রতি|বিষয়|पाठवले|पाठवलेले|दिनांक|प्रति|विषय"
+)
+FROM_LINE = re.compile(rf"(?i)^\*?(?:{_FROM_LABELS})\s?\*?\s?[:：]\*?(?:\s|$)")
+FIELD_LINE = re.compile(rf"(?i)^\*?(?:{_FIELD_LABELS})\s?\*?\s?[:：]\*?(?:\s|$)")
+
+# Footers clients add under the typed text.  The whole line must be the footer: "Sent from
+# my desk, is much easier than my mobile phone." is a sentence and stays.
+CLIENT_FOOTER = re.compile(
+    r"(?i)^(?:"
+    r"sent\s+from\s+my\s+[\w'’&.+®™-]+(?:\s+[\w'’&.+®™-]+){0,7}"
+    r"|sent\s+(?:from|with|using|via)\s+[\w'’&.+®™-]+(?:\s+[\w'’&.+®™-]+){0,4}"
+    r"|get\s+outlook\s+for\s+(?:android|ios)"
+    r"|(?:envoyé|envoye)\s+(?:à\s+partir\s+de|depuis|de)\s+(?:mon\s+)?[\w'’.-]+(?:\s+[\w'’.-]+){0,6}"
+    r"|obtenir\s+outlook\s+pour\s+(?:ios|android)"
+    r"|(?:gesendet|von)\s+(?:von|mit|meinem|mit\s+meinem)\s+[\w'’.-]+(?:\s+[\w'’.-]+){0,6}"
+    r"|von\s+meinem\s+[\w'’.-]+(?:\s+[\w'’.-]+){0,4}\s+gesendet"
+    r"|verzonden\s+(?:vanaf|met|van)\s+(?:mijn\s+)?[\w'’.-]+(?:\s+[\w'’.-]+){0,6}"
+    r"|inviato\s+da\s+[\w'’.-]+(?:\s+[\w'’.-]+){0,6}"
+    r"|enviad[oa]\s+(?:desde|do|de|a\s+partir\s+do)\s+(?:mi|meu|o\s+meu)?\s*[\w'’.-]+(?:\s+[\w'’.-]+){0,6}"
+    r"|отправлено\s+(?:с|из)\s+[\w'’.-]+(?:\s+[\w'’.-]+){0,6}"
+    r"|(?:sendt|skickat|skickad)\s+(?:fra|från)\s+(?:min|mi|mitt)?\s*[\w'’.-]+(?:\s+[\w'’.-]+){0,6}"
+    r"|lähetetty\s+[\w'’.-]+(?:\s+[\w'’.-]+){0,4}"
+    r"|wysłane\s+z\s+[\w'’.-]+(?:\s+[\w'’.-]+){0,6}"
+    r"|được\s+gửi\s+từ\s+[\w'’.-]+(?:\s+[\w'’.-]+){0,6}"
+    r"|\S{1,20}から送信"
+    r"|मेरे\s.{1,40}\sसे\s+भेजा\s+गया|आमार\s.{1,40}থেকে পাঠানো|আমার\s.{1,40}থেকে\s+পাঠানো"
+    r"|माझ्या\s.{1,40}वरून\s+पाठवले"
+    r")[.!]?\s*(?:<[^>\s]{1,300}>)?(?:\s+[\w'’.-]+(?:\s+[\w'’.-]+){0,4})?[.!]?$"
+)
+# The part of a client footer around its link: "Sent from Mail<https://...> for Windows".
+FOOTER_LINK = re.compile(r"<(?:https?|mailto):[^>\s]{1,400}>")
+
+# Mailing-list and group footers: everything from here down is the list's.
+LIST_FOOTER = re.compile(
+    r"(?i)^(?:you\s+received\s+this\s+message\s+because\s+you\s+are\s+subscribed"
+    r"|to\s+unsubscribe\s+from\s+this\s+group"
+    r"|[\w.-]+\s+mailing\s+list$"
+    r"|this\s+list\s+is\s+(?:maintained|moderated)\b)"
+)
+
+# Sign-offs standing alone on a line, English and the languages above.
+SIGN_OFF = re.compile(
+    r"(?i)^(?:(?:many\s+)?thanks|thank\s+you|thanks?\s*(?:and|&|n)\s*(?:best\s+)?regards"
+    r"|(?:best|kind|warm|with|with\s+best|with\s+kind|warmest|kindest)\s+regards|regards|best"
+    r"|yours\s+(?:faithfully|sincerely|truly)|sincerely|cheers"
+    r"|mit\s+freundlichen\s+grüßen|mit\s+freundlichen\s+grüssen|viele\s+grüße|beste\s+grüße"
+    r"|liebe\s+grüße|(?:bien\s+)?cordialement|salutations|bien\s+à\s+vous"
+    r"|met\s+vriendelijke\s+groet(?:en)?|groeten|cordiali\s+saluti|saluti|distinti\s+saluti"
+    r"|atenciosamente|abraços|cumprimentos|saludos(?:\s+cordiales)?|un\s+saludo|atentamente"
+    r"|с\s+уважением|спасибо|med\s+venlig\s+hilsen|venlig\s+hilsen|vennlig\s+hilsen"
+    r"|med\s+vennlig\s+hilsen|ystävällisin\s+terveisin|terveisin|med\s+vänlig\s+hälsning"
+    r"|vänliga\s+hälsningar|hälsningar|pozdrawiam|z\s+poważaniem|trân\s+trọng|よろしくお願いします"
+    r"|salam|hormat\s+saya|saygılarımla|nandri|நன்றி"
+    r"|धन्यवाद|सधन्यवाद|सादर|भवदीय|आभार सहित|आपला|ধন্যবাদ(?:ান্তে)?|শুভেচ্ছান্তে|শুভেচ্ছা সহ|বিনীত)"
+    r"[\s,.!।-]*$"
+)
+
+# A short "-Name" sign-off as the last line ("-Ravi", "- SI Das").
+DASH_NAME = re.compile(r"^[-–—~]\s?[^\W\d_][\w.']{0,20}(?:\s[^\W\d_][\w.']{0,20}){0,2}$")
