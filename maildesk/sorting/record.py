@@ -24,9 +24,10 @@ from maildesk.mail.outgoing import (
 from maildesk.mail.parse import ParsedMail
 from maildesk.mail.patterns import own_kind, own_message_ids
 from maildesk.mail.quotes import visible_reply
-from maildesk.officer.actions import Acting, carry_out, note
+from maildesk.officer.actions import Acting, note
 from maildesk.officer.auth import may_act
 from maildesk.officer.commands import parse_commands
+from maildesk.officer.registry import carry_out
 from maildesk.sorting.rules import Sorted
 from maildesk.sweeps.sla import resume
 from maildesk.triage.classify import Classification
