@@ -189,13 +189,7 @@ def test_with_a_passing_verdict_the_officer_acts(tmp_path, dovecot, mailbox_user
 
 
 def _strict(conversation: Conversation):
-    from dataclasses import replace
-
-    stations = tuple(
-        replace(s, require_authentication=True, trusted_authserv_id="mx.maildesk.test")
-        for s in conversation.config.stations
-    )
-    return replace(conversation.config, stations=stations)
+    return conversation.configure(authserv="mx.maildesk.test")
 
 
 def test_overrides_list_reclassifications_with_the_reasons_behind_them(conversation):

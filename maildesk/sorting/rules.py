@@ -13,6 +13,7 @@ from maildesk.config.settings import Config, Station
 from maildesk.mail.parse import ParsedMail, header_values
 from maildesk.mail.patterns import CODE, OWN_MESSAGE_ID, STATUS, own_kind
 from maildesk.mail.quotes import visible_reply
+from maildesk.officer.auth import sole_sender
 from maildesk.sorting.machine import autoreply_body, autoreply_subject, own_subject
 from maildesk.triage.classify import classify
 
@@ -143,7 +144,8 @@ def list_mail(mail: ParsedMail, ctx: Context) -> str | None:
 
 
 def officer_mail(mail: ParsedMail, ctx: Context) -> str | None:
-    if mail.from_addr and mail.from_addr in ctx.config.officer_addresses(ctx.station):
+    # Only a mail with one From address is an officer's: "officer@x, evil@y" is a stranger's.
+    if sole_sender(mail) and mail.from_addr in ctx.config.officer_addresses(ctx.station):
         return f"from {mail.from_addr}, an officer of {ctx.station.code} or its DCP"
     return None
 
