@@ -9,7 +9,7 @@ from typing import Any
 from maildesk.config.settings import Config, Station
 from maildesk.mail.parse import parse_mail
 from maildesk.mail.quotes import visible_reply
-from maildesk.officer.commands import parse_commands
+from maildesk.officer.commands import parse_commands, read_reply
 from maildesk.sorting.rules import Context, sort_mail
 from maildesk.triage.classify import classify
 
@@ -33,6 +33,9 @@ class _NoComplaints:
     def messages_from(self, station: str, address: str, since: Any) -> int:
         return 0
 
+    def sent_to(self, message_ids: list[str]) -> dict[str, list[str]]:
+        return {}
+
 
 def _station_for(config: Config, addresses: tuple[str, ...]) -> Station:
     for station in config.stations:
@@ -55,7 +58,9 @@ def inspect_file(config: Config, path: Path) -> dict[str, Any]:
     code = decision.code
     is_reply = bool(mail.in_reply_to or mail.references or code)
     text = visible_reply(mail.text) if is_reply else mail.text
-    parsed = parse_commands(text) if decision.kind == "officer" else None
+    parsed = None
+    if decision.kind == "officer":
+        parsed = read_reply(mail.text, mail.from_html) if is_reply else parse_commands(mail.text)
     report.update({
         "kind": decision.kind, "kind_name": KIND_NAMES.get(decision.kind, decision.kind),
         "why": decision.reason, "station": station.code, "from": mail.from_addr,

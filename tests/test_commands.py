@@ -367,3 +367,15 @@ def test_every_command_has_words_a_handler_and_is_read_back() -> None:
     assert public - used == set(), "handlers no command word reaches"
     assert {"urgent", "semi", "routine"} <= {s.name for s in registry.SPECS
                                              if s.handler.__qualname__.startswith("reclassify")}
+
+
+def test_read_reply_knows_indentation_the_quote_finder_trims() -> None:
+    """visible_reply trims every line; read_reply still refuses a line that was indented in
+    a plain-text mail, and keeps the HTML conversion's indentation from counting."""
+    from maildesk.officer.commands import read_reply
+
+    assert read_reply("  #close recovered\n").commands == ()
+    assert read_reply("\u00a0#transfer LKT").commands == ()
+    assert read_reply("#close recovered\n").commands == (Command("close", "recovered", 1),)
+    assert read_reply("  #close recovered", from_html=True).commands == (
+        Command("close", "recovered", 1),)

@@ -124,7 +124,7 @@ def test_status_request_detailed_for_the_filer_neutral_for_a_stranger(conversati
 
 
 def _unchanged(conversation, before) -> None:
-    after = conversation.complaint()
+    after = conversation.store().complaint(before["id"])
     for field in ("status", "urgency", "station", "closed_at", "first_action_at"):
         assert after[field] == before[field], field
     assert conversation.received(RESIDENT) == []

@@ -34,9 +34,11 @@ import unicodedata
 from dataclasses import dataclass
 
 from maildesk.mail.patterns import CODE
+from maildesk.mail.quotes import visible_reply
 from maildesk.officer.registry import BY_NAME, CANONICAL, COMMANDS, NOTE_LIKE
 
-__all__ = ["CANONICAL", "COMMANDS", "NOTE_LIKE", "Command", "Parsed", "parse_commands"]
+__all__ = ["CANONICAL", "COMMANDS", "NOTE_LIKE", "Command", "Parsed", "parse_commands",
+           "read_reply"]
 
 
 def _key(word: str) -> str:
@@ -78,8 +80,24 @@ class Parsed:
     note: str
 
 
-def parse_commands(visible: str) -> Parsed:
+def read_reply(text: str, from_html: bool = False) -> Parsed:
+    """The commands of an officer's mail: the typed part (quotes.visible_reply, which trims
+    every line), where a command line of a plain-text mail must also stand unindented in the
+    mail itself. Text made from HTML is indented by the conversion (Outlook's paragraphs),
+    not by the writer, so there only the block rule holds."""
+    if from_html:
+        return parse_commands(visible_reply(text))
+    lines = text.replace("\r", "\n").translate(_INVISIBLE).split("\n")
+    unindented = {_flat(line) for line in lines if line and not line[0].isspace()}
+    return parse_commands(visible_reply(text), unindented)
+
+
+def parse_commands(visible: str, unindented: set[str] | None = None) -> Parsed:
+    """`unindented`: the lines (see _flat) that stand unindented in the mail as it came, when
+    `visible` no longer shows indentation; a command line must be one of them."""
     lines = [_clean(line) for line in visible.split("\n")]
+    if unindented is not None:  # an indented line keeps a space, so _attempt refuses it
+        lines = [line if not line or _flat(line) in unindented else " " + line for line in lines]
     single = sum(1 for line in lines if line.strip()) == 1
     commands: list[Command] = []
     problems: list[str] = []
@@ -140,6 +158,15 @@ def _desk_heading(line: str) -> bool:
     quoted notification begins when the client pasted it without ">"."""
     code = CODE.search(line)
     return code is not None and line[: code.start()].rstrip().casefold().endswith("complaint")
+
+
+_INVISIBLE = dict.fromkeys(map(ord, "\u200b\u200e\u200f\u2060\ufeff\u00ad"))
+_ANY_SPACE = re.compile(r"\s+")
+
+
+def _flat(line: str) -> str:
+    """A line compared without its spaces and invisible characters, NFC."""
+    return _ANY_SPACE.sub("", unicodedata.normalize("NFC", line.translate(_INVISIBLE)))
 
 
 def _clean(line: str) -> str:

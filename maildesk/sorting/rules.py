@@ -34,6 +34,7 @@ class Lookup(Protocol):
     def complaint_by_code(self, code: str) -> dict[str, Any] | None: ...
     def complaint_by_message_ids(self, message_ids: list[str]) -> dict[str, Any] | None: ...
     def messages_from(self, station: str, address: str, since: Any) -> int: ...
+    def sent_to(self, message_ids: list[str]) -> dict[str, list[str]]: ...
 
 
 # Our own mails that are never answered when someone replies to them: an answer to an
@@ -200,22 +201,28 @@ def named_code(mail: ParsedMail) -> str | None:
 
 def refers_to(mail: ParsedMail, lookup: Lookup | None,
               config: Config) -> tuple[dict | None, str]:
-    """The complaint a mail refers to: by our Message-IDs in its headers, else by the code."""
+    """The complaint a mail refers to: by our Message-IDs in its headers, else by the code.
+    Only for its filer, the desk's own people, or (by threading) someone the desk wrote to
+    about it: anyone else gets what an unknown code gets, a new complaint, so a stranger
+    cannot learn that a code or a Message-ID exists (codes count up per station and month)."""
     if lookup is None:
         return None, ""
-    complaint = lookup.complaint_by_message_ids([*mail.in_reply_to, *mail.references])
-    if complaint:
+    ids = [*mail.in_reply_to, *mail.references]
+    complaint = lookup.complaint_by_message_ids(ids)
+    if complaint and (_filer_or_desk(mail, complaint, config) or mail.from_addr in {
+            a.lower() for rcpts in lookup.sent_to(ids).values() for a in rcpts}):
         return complaint, "In-Reply-To/References name one of its messages"
     code = named_code(mail)
     if code:
         complaint = lookup.complaint_by_code(code)
-        # A code alone refers to a complaint only for its filer and the desk's own people:
-        # anyone else gets what an unknown code gets, so a stranger cannot learn that a
-        # code exists (codes count up per station and month).
-        if complaint and (mail.from_addr == complaint["resident_addr"]
-                          or mail.from_addr in config.known_addresses()):
+        if complaint and _filer_or_desk(mail, complaint, config):
             return complaint, f"the subject carries its code {code}"
     return None, ""
+
+
+def _filer_or_desk(mail: ParsedMail, complaint: dict, config: Config) -> bool:
+    return bool(mail.from_addr) and (mail.from_addr == complaint["resident_addr"]
+                                     or mail.from_addr in config.known_addresses())
 
 
 def quiet_reason(mail: ParsedMail, config: Config) -> str:
