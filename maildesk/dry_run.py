@@ -8,7 +8,7 @@ from typing import Any
 
 from maildesk.config.settings import Config, Station
 from maildesk.mail.parse import parse_mail
-from maildesk.officer.commands import parse_commands
+from maildesk.officer.commands import parse_commands, read_reply
 from maildesk.sorting.rules import Context, sort_mail, typed
 from maildesk.triage.classify import classify
 
@@ -35,6 +35,9 @@ class _NoComplaints:
     def sent_mail(self, message_ids: list[str]) -> list[bytes]:
         return []  # no outbox: the desk's templates still mark its own mail in a reply
 
+    def sent_to(self, message_ids: list[str]) -> dict[str, list[str]]:
+        return {}
+
 
 def _station_for(config: Config, addresses: tuple[str, ...]) -> Station:
     for station in config.stations:
@@ -57,7 +60,10 @@ def inspect_file(config: Config, path: Path) -> dict[str, Any]:
     code = decision.code
     is_reply = bool(mail.in_reply_to or mail.references or code)
     text = typed(mail, None) if is_reply else mail.text
-    parsed = parse_commands(text) if decision.kind == "officer" else None
+    parsed = None
+    if decision.kind == "officer":
+        parsed = (read_reply(text, mail.text, mail.from_html) if is_reply
+                  else parse_commands(mail.text))
     report.update({
         "kind": decision.kind, "kind_name": KIND_NAMES.get(decision.kind, decision.kind),
         "why": decision.reason, "station": station.code, "from": mail.from_addr,

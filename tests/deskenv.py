@@ -41,15 +41,19 @@ class StationAccount:
 
 
 def write_config(directory: Path, imap: tuple[str, int], smtp: tuple[str, int],
-                 stations: list[StationAccount], **desk: object) -> tuple[Path, dict[str, str]]:
-    """Write stations.yaml (+ rules.yaml) into `directory`; returns (path, environment)."""
+                 stations: list[StationAccount], authserv: str = "",
+                 **desk: object) -> tuple[Path, dict[str, str]]:
+    """Write stations.yaml (+ rules.yaml) into `directory`; returns (path, environment).
+    Officers' mail needs a pass from the server named `authserv`; without one the test
+    servers vouch for nobody, so authentication is switched off explicitly."""
     directory.mkdir(parents=True, exist_ok=True)
     shutil.copy(REPO / "config" / "rules.yaml", directory / "rules.yaml")
     env = {f"{s.code}_PASSWORD": s.password for s in stations}
     data = {
         "maildesk": {"data_dir": str(directory / "data"), "message_domain": "maildesk.test",
                      "admins": ["itcell@maildesk.test"], **desk},
-        "defaults": {"poll_seconds": 5,
+        "defaults": {"poll_seconds": 5, "require_authentication": bool(authserv),
+                     **({"trusted_authserv_id": authserv} if authserv else {}),
                      "imap": {"host": imap[0], "port": imap[1], "security": "plain"},
                      "smtp": {"host": smtp[0], "port": smtp[1], "security": "plain"}},
         "zones": [{"code": "KOL-NE", "name": "Kolkata North and East",
@@ -72,8 +76,8 @@ def write_config(directory: Path, imap: tuple[str, int], smtp: tuple[str, int],
 
 
 def config_for(directory: Path, imap: tuple[str, int], smtp: tuple[str, int],
-               stations: list[StationAccount], **desk: object) -> Config:
-    path, env = write_config(directory, imap, smtp, stations, **desk)
+               stations: list[StationAccount], authserv: str = "", **desk: object) -> Config:
+    path, env = write_config(directory, imap, smtp, stations, authserv, **desk)
     return load_config(path, env=env)
 
 

@@ -124,7 +124,7 @@ def test_status_request_detailed_for_the_filer_neutral_for_a_stranger(conversati
 
 
 def _unchanged(conversation, before) -> None:
-    after = conversation.complaint()
+    after = conversation.store().complaint(before["id"])
     for field in ("status", "urgency", "station", "closed_at", "first_action_at"):
         assert after[field] == before[field], field
     assert conversation.received(RESIDENT) == []
@@ -189,13 +189,7 @@ def test_with_a_passing_verdict_the_officer_acts(tmp_path, dovecot, mailbox_user
 
 
 def _strict(conversation: Conversation):
-    from dataclasses import replace
-
-    stations = tuple(
-        replace(s, require_authentication=True, trusted_authserv_id="mx.maildesk.test")
-        for s in conversation.config.stations
-    )
-    return replace(conversation.config, stations=stations)
+    return conversation.configure(authserv="mx.maildesk.test")
 
 
 def test_overrides_list_reclassifications_with_the_reasons_behind_them(conversation):

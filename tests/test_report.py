@@ -222,7 +222,7 @@ def test_cli(tmp_path: Path) -> None:
     server = {"host": "127.0.0.1", "port": 2525, "security": "plain"}
     (tmp_path / "stations.yaml").write_text(yaml.safe_dump({
         "maildesk": {"data_dir": str(tmp_path / "data"), "message_domain": "maildesk.test"},
-        "defaults": {"imap": server, "smtp": server},
+        "defaults": {"imap": server, "smtp": server, "require_authentication": False},
         "zones": [{"code": z.code, "name": z.name, "dcp": list(z.dcp)} for z in config.zones],
         "stations": [{"code": s.code, "name": s.name, "zone": s.zone, "address": s.address}
                      for s in config.stations],

@@ -173,6 +173,7 @@ stations:
     address: {USER}
     imap: {imap}
     smtp: {{user: {USER}}}
+    require_authentication: false
 """)
     return path
 

@@ -61,7 +61,7 @@ class Station:
     inbox: str = "INBOX"
     processed_folder: str = "maildesk-processed"
     # Officers' mail acts only with a DKIM/SPF pass recorded by this server, when required.
-    require_authentication: bool = False
+    require_authentication: bool = True
     trusted_authserv_id: str = ""
 
     def is_officer(self, address: str) -> bool:
@@ -366,7 +366,7 @@ def _station(r: _Reader, defaults: _Reader, zones: set[str], env: dict[str, str]
     if zone not in zones:
         r.fail(f"unknown zone '{zone}'; zones are: {', '.join(sorted(zones))}", "zone")
     require = r.bool("require_authentication",
-                     defaults.data.get("require_authentication", False))
+                     defaults.data.get("require_authentication", True))
     authserv = r.str("trusted_authserv_id", defaults.data.get("trusted_authserv_id", ""))
     if require and not authserv:
         r.fail("require_authentication needs trusted_authserv_id: the name your mail server "

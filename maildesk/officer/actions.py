@@ -1,8 +1,9 @@
 """Stage: carry out an officer's commands on a complaint.
 
-Each command is one small function that checks it may run, changes the complaint, records an
-event and queues the mail it causes; it returns a line for the officer's confirmation, or
-raises Refused with the reason, which goes into the help reply. All of it happens inside the
+Each command is one small function (listed with its words in registry.py) that checks it
+may run, changes the complaint, records an event and queues the mail it causes; it returns a
+line for the officer's confirmation, or raises Refused with the reason, which goes into the
+help reply. All of it happens inside the
 caller's transaction.
 """
 
@@ -15,13 +16,15 @@ from maildesk.config.settings import Station
 from maildesk.desk import Desk
 from maildesk.mail.outgoing import queue_agency, queue_resident, queue_transfer_notify
 from maildesk.mail.patterns import CODE_ALONE
-from maildesk.officer.commands import Command
 from maildesk.sweeps.sla import pause, resume
 
 URGENCY_OF = {"urgent": "urgent", "semi": "semi_urgent", "routine": "non_urgent"}
 STATUS_WORDS = {"received": "received", "acknowledged": "acknowledged",
                 "in_process": "in process", "incomplete_info": "waiting for the resident",
                 "transferred": "transferred", "closed": "closed"}
+
+
+Handler = Callable[["Acting", str], str]
 
 
 class Refused(Exception):
@@ -97,7 +100,7 @@ def close(acting: Acting, arg: str) -> str:
     return "#close: closed; the resident was sent the closure mail (a reply reopens it)"
 
 
-def reclassify(name: str) -> Callable[[Acting, str], str]:
+def reclassify(name: str) -> Handler:
     def run(acting: Acting, arg: str) -> str:
         new, old = URGENCY_OF[name], acting.complaint["urgency"]
         if new == old:
@@ -174,26 +177,3 @@ def duplicate(acting: Acting, arg: str) -> str:
                                 {"from": acting.complaint["code"]}, acting.message_row)
     acting.tell_resident("duplicate", original_code=code)
     return f"#duplicate: closed as a duplicate of {code}; the resident was told"
-
-
-HANDLERS: dict[str, Callable[[Acting, str], str]] = {
-    "progress": progress, "note": note, "incomplete": incomplete, "close": close,
-    "urgent": reclassify("urgent"), "semi": reclassify("semi"),
-    "routine": reclassify("routine"), "transfer": transfer, "forward": forward,
-    "assign": assign, "duplicate": duplicate,
-}
-
-
-def carry_out(acting: Acting, commands: tuple[Command, ...]) -> tuple[list[str], list[str]]:
-    """Run the commands in order; returns (what was done, what was refused and why)."""
-    done, problems = [], []
-    for command in commands:
-        handler = HANDLERS.get(command.name)
-        if handler is None:
-            problems.append(f"#{command.name} is not a command")
-            continue
-        try:
-            done.append(handler(acting, command.arg))
-        except Refused as refusal:
-            problems.append(str(refusal))
-    return done, problems

@@ -23,9 +23,10 @@ from maildesk.mail.outgoing import (
 )
 from maildesk.mail.parse import ParsedMail
 from maildesk.mail.patterns import own_kind, own_message_ids
-from maildesk.officer.actions import Acting, carry_out, note
+from maildesk.officer.actions import Acting, note
 from maildesk.officer.auth import may_act
-from maildesk.officer.commands import parse_commands
+from maildesk.officer.commands import read_reply
+from maildesk.officer.registry import carry_out
 from maildesk.sorting.rules import Sorted, typed
 from maildesk.sweeps.sla import resume
 from maildesk.triage.classify import Classification
@@ -181,7 +182,7 @@ def record_officer(desk: Desk, item: Incoming, mail: ParsedMail, decision: Sorte
                             {"reason": f"nothing was changed: {why}", "problems": []})
         _alert_on_repeated_refusals(desk, item, mail, why)
         return Recorded("refused", row, complaint["code"])
-    parsed = parse_commands(typed(mail, desk.store))
+    parsed = read_reply(typed(mail, desk.store), mail.text, mail.from_html)
     acting = Acting(desk, complaint, station, mail.from_addr, row)
     if not parsed.commands and not parsed.problems:
         done, problems = [note(acting, parsed.note)] if parsed.note.strip() else [], []
@@ -212,7 +213,7 @@ def _record_officer_quietly(desk: Desk, item: Incoming, mail: ParsedMail, decisi
         store.set_message(row, kind="refused", reason=why)
         store.add_event(complaint["id"], mail.from_addr, "refused", {"why": why}, row)
         return Recorded("refused", row, complaint["code"])
-    parsed = parse_commands(typed(mail, desk.store))
+    parsed = read_reply(typed(mail, desk.store), mail.text, mail.from_html)
     acting = Acting(desk, complaint, station, mail.from_addr, row)
     if parsed.commands:
         carry_out(acting, parsed.commands)

@@ -14,6 +14,7 @@ from maildesk.mail.own_mail import outbox_lookup
 from maildesk.mail.parse import ParsedMail, header_values
 from maildesk.mail.patterns import CODE, OWN_MESSAGE_ID, STATUS, own_kind
 from maildesk.mail.quotes import typed_reply
+from maildesk.officer.auth import sole_sender
 from maildesk.sorting.machine import autoreply_body, autoreply_subject, own_subject
 from maildesk.triage.classify import classify
 
@@ -35,6 +36,7 @@ class Lookup(Protocol):
     def complaint_by_message_ids(self, message_ids: list[str]) -> dict[str, Any] | None: ...
     def messages_from(self, station: str, address: str, since: Any) -> int: ...
     def sent_mail(self, message_ids: list[str]) -> list[bytes]: ...
+    def sent_to(self, message_ids: list[str]) -> dict[str, list[str]]: ...
 
 
 # Our own mails that are never answered when someone replies to them: an answer to an
@@ -151,7 +153,8 @@ def list_mail(mail: ParsedMail, ctx: Context) -> str | None:
 
 
 def officer_mail(mail: ParsedMail, ctx: Context) -> str | None:
-    if mail.from_addr and mail.from_addr in ctx.config.officer_addresses(ctx.station):
+    # Only a mail with one From address is an officer's: "officer@x, evil@y" is a stranger's.
+    if sole_sender(mail) and mail.from_addr in ctx.config.officer_addresses(ctx.station):
         return f"from {mail.from_addr}, an officer of {ctx.station.code} or its DCP"
     return None
 
@@ -206,22 +209,28 @@ def named_code(mail: ParsedMail) -> str | None:
 
 def refers_to(mail: ParsedMail, lookup: Lookup | None,
               config: Config) -> tuple[dict | None, str]:
-    """The complaint a mail refers to: by our Message-IDs in its headers, else by the code."""
+    """The complaint a mail refers to: by our Message-IDs in its headers, else by the code.
+    Only for its filer, the desk's own people, or (by threading) someone the desk wrote to
+    about it: anyone else gets what an unknown code gets, a new complaint, so a stranger
+    cannot learn that a code or a Message-ID exists (codes count up per station and month)."""
     if lookup is None:
         return None, ""
-    complaint = lookup.complaint_by_message_ids([*mail.in_reply_to, *mail.references])
-    if complaint:
+    ids = [*mail.in_reply_to, *mail.references]
+    complaint = lookup.complaint_by_message_ids(ids)
+    if complaint and (_filer_or_desk(mail, complaint, config) or mail.from_addr in {
+            a.lower() for rcpts in lookup.sent_to(ids).values() for a in rcpts}):
         return complaint, "In-Reply-To/References name one of its messages"
     code = named_code(mail)
     if code:
         complaint = lookup.complaint_by_code(code)
-        # A code alone refers to a complaint only for its filer and the desk's own people:
-        # anyone else gets what an unknown code gets, so a stranger cannot learn that a
-        # code exists (codes count up per station and month).
-        if complaint and (mail.from_addr == complaint["resident_addr"]
-                          or mail.from_addr in config.known_addresses()):
+        if complaint and _filer_or_desk(mail, complaint, config):
             return complaint, f"the subject carries its code {code}"
     return None, ""
+
+
+def _filer_or_desk(mail: ParsedMail, complaint: dict, config: Config) -> bool:
+    return bool(mail.from_addr) and (mail.from_addr == complaint["resident_addr"]
+                                     or mail.from_addr in config.known_addresses())
 
 
 def quiet_reason(mail: ParsedMail, config: Config) -> str:
