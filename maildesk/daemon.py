@@ -14,13 +14,11 @@ import asyncio
 import logging
 import os
 import signal
-import socket
 import threading
 import time
-from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import datetime
 from pathlib import Path
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
@@ -29,10 +27,10 @@ from maildesk import metrics
 from maildesk.clock import Clock
 from maildesk.config.settings import Config, Station, load_config
 from maildesk.desk import Desk
-from maildesk.errors import ConfigError, PermanentError, TemporaryError
+from maildesk.errors import ConfigError
 from maildesk.heartbeat import Heartbeat
-from maildesk.intake.imap import Mailbox
 from maildesk.intake.poll import PassResult, poll_station
+from maildesk.intake.watcher import Watcher, backoff
 from maildesk.mail.send import SendResult, drain_outbox
 from maildesk.reports.digest import latest_day, queue_digest
 from maildesk.sd_notify import notify, watchdog_seconds
@@ -42,9 +40,7 @@ from maildesk.sweeps.retention import apply_retention
 
 log = logging.getLogger(__name__)
 
-IDLE_SECONDS = 120  # re-issue IDLE well inside the 29 minutes RFC 2177 allows
 SWEEP_SECONDS = 120  # escalations are in minutes and hours: a sweep every 2 minutes is plenty
-LONGEST_BACKOFF = timedelta(minutes=15)
 WATCHERS_LOG_OUT_SECONDS = 10  # at exit; a watcher stuck in connect() is left behind
 
 
@@ -67,70 +63,6 @@ async def poll_once(config: Config, clock: Clock | None = None) -> PollReport:
         return PollReport(list(passes), await drain_outbox(desk))
     finally:
         desk.close()
-
-
-def backoff(failures: int, interval: int) -> timedelta:
-    return min(timedelta(seconds=interval) * (2 ** min(failures, 10)), LONGEST_BACKOFF)
-
-
-class Watcher:
-    """One station's IDLE connection, in a thread of its own. From that thread it calls
-    `wake(code, why)` whenever the station may have mail."""
-
-    def __init__(self, station: Station, wake: Callable[[str, str], None]) -> None:
-        self.station, self.wake = station, wake
-        self.stopping = threading.Event()
-        # select() cannot wait on an Event: a byte written here ends a wait_for_mail() at once.
-        self._interrupt, self._interrupter = socket.socketpair()
-        self.thread = threading.Thread(target=self._run, name=f"idle-{station.code}",
-                                       daemon=True)
-
-    def start(self) -> None:
-        self.thread.start()
-
-    def stop(self) -> None:
-        self.stopping.set()
-        try:
-            self._interrupter.send(b"\0")
-        except OSError:  # the thread has ended and closed it
-            pass
-
-    def _run(self) -> None:
-        try:
-            self._watch()
-        finally:
-            self._interrupt.close()
-            self._interrupter.close()
-
-    def _watch(self) -> None:
-        station, failures = self.station, 0
-        while not self.stopping.is_set():
-            mailbox = Mailbox(station.imap, station.inbox, station.processed_folder)
-            try:
-                mailbox.connect()
-                if "IDLE" not in mailbox.capabilities():
-                    log.info("station %s: no IDLE; polling every %ss", station.code,
-                             station.poll_seconds)
-                    return
-                mailbox.select_inbox()
-                log.info("station %s: watching INBOX with IDLE", station.code)
-                # What arrived while no connection was idling shows only to a pass.
-                self.wake(station.code, "IDLE connected")
-                while not self.stopping.is_set() and mailbox.client is not None:
-                    news = mailbox.wait_for_mail(IDLE_SECONDS, self._interrupt)
-                    if mailbox.client is not None:
-                        failures = 0  # a whole round of IDLE went well
-                    if news and not self.stopping.is_set():
-                        self.wake(station.code, "IDLE reports new mail")
-            except (TemporaryError, PermanentError) as exc:
-                log.info("station %s: IDLE watcher: %s", station.code, exc)
-            except Exception:  # noqa: BLE001 - a bug here must not end IDLE for good
-                log.exception("station %s: IDLE watcher failed", station.code)
-            finally:
-                mailbox.close()
-            failures += 1
-            # Waiting on the event is the backoff: stop() ends it at once.
-            self.stopping.wait(backoff(failures - 1, 5).total_seconds())
 
 
 class Daemon:

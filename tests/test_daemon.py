@@ -30,8 +30,9 @@ from servers import Dovecot, MailboxUser, SmtpRecorder
 
 import maildesk.daemon as daemon_module
 from maildesk.config.settings import Config, load_config
-from maildesk.daemon import Daemon, backoff
+from maildesk.daemon import Daemon
 from maildesk.intake.poll import PassResult
+from maildesk.intake.watcher import backoff
 from maildesk.store.db import Store
 
 OFFICER = "si.mukherjee@maildesk.test"
