@@ -413,7 +413,7 @@ def test_a_wake_during_a_pass_makes_it_go_round_once_more(tmp_path, monkeypatch)
     started = threading.Semaphore(0)
     release = threading.Event()
 
-    def held_pass(desk, station, stop=None, after_batch=None) -> PassResult:  # noqa: ANN001
+    def held_pass(desk, station, stop=None, after_batch=None, quiet=False) -> PassResult:  # noqa: ANN001, E501
         calls.append(station.code)
         started.release()
         assert release.wait(DEADLINE)
