@@ -25,7 +25,29 @@ from maildesk.pipeline import take_mail
 
 log = logging.getLogger(__name__)
 
-BATCH = 200
+BATCH = 200  # mails per FETCH, and
+BATCH_BYTES = 32 << 20  # bytes per FETCH: ten 20 MB mails are fetched one by one
+
+
+def batches(uids: list[int], sizes: dict[int, int], limit: int) -> list[list[int]]:
+    """UIDs in FETCH batches of at most BATCH mails and BATCH_BYTES (by RFC822.SIZE); a mail
+    bigger than that, or over the size limit, is a batch of its own."""
+    out: list[list[int]] = []
+    batch: list[int] = []
+    total = 0
+    for uid in uids:
+        size = sizes.get(uid, 0)
+        if batch and (len(batch) >= BATCH or total + size > BATCH_BYTES or size > limit):
+            out.append(batch)
+            batch, total = [], 0
+        batch.append(uid)
+        total += size
+        if size > limit:
+            out.append(batch)
+            batch, total = [], 0
+    if batch:
+        out.append(batch)
+    return out
 
 
 @dataclass
@@ -64,9 +86,13 @@ def intake_pass(desk: Desk, station: Station, mailbox: Mailbox,
         mailbox.move_processed(sorted(known))
         result.moved += len(known)
     waiting = [uid for uid in uids if uid not in known]
-    for start in range(0, len(waiting), BATCH):
-        batch = waiting[start : start + BATCH]
-        mails = mailbox.fetch(batch)
+    sizes = mailbox.sizes(waiting)
+    limit = desk.config.max_mail_bytes
+    for batch in batches(waiting, sizes, limit):
+        over = len(batch) == 1 and sizes.get(batch[0], 0) > limit
+        # A mail over the size limit is read only as far as the limit: its text comes
+        # first, and the sorting sees its real size (it is recorded as oversize).
+        mails = mailbox.fetch(batch, limit if over else None)
         fetched = [uid for uid in batch if uid in mails]  # the others were expunged meanwhile
         with store.files_synced_at_end():  # the raw bytes are on disk before anything else
             shas = store.save_raws([mails[uid] for uid in fetched])
@@ -75,7 +101,8 @@ def intake_pass(desk: Desk, station: Station, mailbox: Mailbox,
             # stations wait for one mail at most, never for a whole batch.
             with store.transaction():
                 with store.files_synced_at_end():  # attachments too, before the commit
-                    outcome = take_mail(desk, station.code, mails[uid], uid, uidvalidity, sha)
+                    outcome = take_mail(desk, station.code, mails[uid], uid, uidvalidity, sha,
+                                        sizes.get(uid) if over else None)
                 store.set_checkpoint(station.code, station.inbox, uidvalidity, uid)
             result.kinds[outcome.kind] += 1
             result.duplicates += outcome.duplicate

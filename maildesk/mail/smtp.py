@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import ssl
 from collections.abc import Awaitable, Callable
 
@@ -18,6 +19,11 @@ import aiosmtplib
 from maildesk.config.settings import Server
 from maildesk.errors import PermanentError, TemporaryError
 from maildesk.mail.oauth import TokenRenewalError, login_secret
+
+
+@functools.cache
+def tls_context() -> ssl.SSLContext:
+    return ssl.create_default_context()
 
 
 class Deferred(TemporaryError):
@@ -29,14 +35,16 @@ class SmtpSession:
 
     def __init__(self, server: Server) -> None:
         self.server = server
-        context = ssl.create_default_context()
         self.client = aiosmtplib.SMTP(
             hostname=server.host, port=server.port, timeout=server.timeout,
             use_tls=server.security == "tls", start_tls=server.security == "starttls",
-            tls_context=context,
         )
 
     async def __aenter__(self) -> SmtpSession:
+        if self.server.security != "plain":
+            # Loading the CA certificates holds the GIL for tens of milliseconds: once per
+            # process, and in a thread, never on the event loop.
+            self.client.tls_context = await asyncio.to_thread(tls_context)
         try:
             await self.client.connect()
             if self.server.user and (self.server.password or self.server.oauth):
