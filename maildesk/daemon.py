@@ -3,7 +3,12 @@
 Each station has a poll job; its IMAP work runs in a worker thread so that a slow or broken
 mailbox occupies one thread and never delays another station. Where the server offers IDLE,
 a watcher thread per station holds an IDLE connection and starts a pass as soon as mail
-arrives. The outbox is drained after every intake and every few seconds.
+arrives. The outbox is drained after every intake and every few seconds. The event loop
+never touches the database itself: store work runs in threads.
+
+Outages (outages.py) are logged once when they begin and once when they end. While a mailbox
+or an SMTP server cannot be reached it is probed every PROBE_SECONDS with a bare TCP connect,
+and the waiting work goes as soon as it answers; only a refused login waits longer (backoff).
 SIGTERM finishes the batch in hand, sends what is queued and exits; SIGHUP reloads the
 configuration.
 """
@@ -14,14 +19,14 @@ import asyncio
 import logging
 import os
 import signal
-import socket
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Coroutine
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
@@ -31,9 +36,10 @@ from maildesk.config.settings import Config, Station, load_config
 from maildesk.desk import Desk
 from maildesk.errors import ConfigError, PermanentError, TemporaryError
 from maildesk.heartbeat import Heartbeat
-from maildesk.intake.imap import Mailbox
 from maildesk.intake.poll import PassResult, poll_station
-from maildesk.mail.send import SendResult, drain_outbox
+from maildesk.intake.watcher import Watcher, backoff, report_failure, report_success
+from maildesk.mail.send import SendResult, drain_outbox, server_key
+from maildesk.outages import PROBE_SECONDS, Outages, reachable
 from maildesk.reports.digest import latest_day, queue_digest
 from maildesk.sd_notify import notify, watchdog_seconds
 from maildesk.sweeps.escalate import sweep
@@ -42,9 +48,7 @@ from maildesk.sweeps.retention import apply_retention
 
 log = logging.getLogger(__name__)
 
-IDLE_SECONDS = 120  # re-issue IDLE well inside the 29 minutes RFC 2177 allows
 SWEEP_SECONDS = 120  # escalations are in minutes and hours: a sweep every 2 minutes is plenty
-LONGEST_BACKOFF = timedelta(minutes=15)
 WATCHERS_LOG_OUT_SECONDS = 10  # at exit; a watcher stuck in connect() is left behind
 
 
@@ -69,70 +73,6 @@ async def poll_once(config: Config, clock: Clock | None = None) -> PollReport:
         desk.close()
 
 
-def backoff(failures: int, interval: int) -> timedelta:
-    return min(timedelta(seconds=interval) * (2 ** min(failures, 10)), LONGEST_BACKOFF)
-
-
-class Watcher:
-    """One station's IDLE connection, in a thread of its own. From that thread it calls
-    `wake(code, why)` whenever the station may have mail."""
-
-    def __init__(self, station: Station, wake: Callable[[str, str], None]) -> None:
-        self.station, self.wake = station, wake
-        self.stopping = threading.Event()
-        # select() cannot wait on an Event: a byte written here ends a wait_for_mail() at once.
-        self._interrupt, self._interrupter = socket.socketpair()
-        self.thread = threading.Thread(target=self._run, name=f"idle-{station.code}",
-                                       daemon=True)
-
-    def start(self) -> None:
-        self.thread.start()
-
-    def stop(self) -> None:
-        self.stopping.set()
-        try:
-            self._interrupter.send(b"\0")
-        except OSError:  # the thread has ended and closed it
-            pass
-
-    def _run(self) -> None:
-        try:
-            self._watch()
-        finally:
-            self._interrupt.close()
-            self._interrupter.close()
-
-    def _watch(self) -> None:
-        station, failures = self.station, 0
-        while not self.stopping.is_set():
-            mailbox = Mailbox(station.imap, station.inbox, station.processed_folder)
-            try:
-                mailbox.connect()
-                if "IDLE" not in mailbox.capabilities():
-                    log.info("station %s: no IDLE; polling every %ss", station.code,
-                             station.poll_seconds)
-                    return
-                mailbox.select_inbox()
-                log.info("station %s: watching INBOX with IDLE", station.code)
-                # What arrived while no connection was idling shows only to a pass.
-                self.wake(station.code, "IDLE connected")
-                while not self.stopping.is_set() and mailbox.client is not None:
-                    news = mailbox.wait_for_mail(IDLE_SECONDS, self._interrupt)
-                    if mailbox.client is not None:
-                        failures = 0  # a whole round of IDLE went well
-                    if news and not self.stopping.is_set():
-                        self.wake(station.code, "IDLE reports new mail")
-            except (TemporaryError, PermanentError) as exc:
-                log.info("station %s: IDLE watcher: %s", station.code, exc)
-            except Exception:  # noqa: BLE001 - a bug here must not end IDLE for good
-                log.exception("station %s: IDLE watcher failed", station.code)
-            finally:
-                mailbox.close()
-            failures += 1
-            # Waiting on the event is the backoff: stop() ends it at once.
-            self.stopping.wait(backoff(failures - 1, 5).total_seconds())
-
-
 class Daemon:
     def __init__(self, config: Config, config_path: Path | None, clock: Clock | None = None):
         self.config_path = config_path
@@ -151,6 +91,8 @@ class Daemon:
         self.sending = asyncio.Lock()
         self.heartbeat = Heartbeat()
         self.watchdog_task: asyncio.Task | None = None
+        self.outages = Outages()
+        self.probes: dict[str, asyncio.Task] = {}  # what is down, being probed
 
     @property
     def config(self) -> Config:
@@ -215,7 +157,7 @@ class Daemon:
                 beat()
                 loop.call_soon_threadsafe(self.start_send)
 
-            return poll_station(self.desk, station, self.stop, after_batch)
+            return poll_station(self.desk, station, self.stop, after_batch, quiet=True)
 
     def _after_pass(self, station: Station, result: PassResult) -> None:
         job = self.scheduler.get_job(f"poll:{station.code}")
@@ -223,19 +165,61 @@ class Daemon:
             metrics.ERRORS.labels(station.code, "intake").inc()
             failures = self.failures.get(station.code, 0) + 1
             self.failures[station.code] = failures
+            error = PermanentError(result.error) if result.refused else TemporaryError(
+                result.error)
+            report_failure(self.outages, station, error)
+            if not result.refused:  # unreachable: probe it, go the moment it answers
+                self._probe(f"imap:{station.code}", self._probe_mailbox(station.code))
+                return
             delay = backoff(failures, station.poll_seconds)
-            log.warning("station %s: pass failed (%d in a row); next try in %s",
-                        station.code, failures, delay)
+            log.info("station %s: pass failed (%d in a row); next try in %s",
+                     station.code, failures, delay)
             if job is not None and not self.stop.is_set():
                 # After this run the interval counts on from there: back to the usual rhythm.
                 job.modify(next_run_time=datetime.now(self.config.timezone) + delay)
             return
         metrics.TAKEN_IN.labels(station.code).inc(result.fetched)
-        if self.failures.pop(station.code, 0):
-            log.info("station %s: mailbox reachable again", station.code)
+        self.failures.pop(station.code, 0)
+        report_success(self.outages, station)
         if result.fetched:
             log.info("station %s: %d mails taken in (%s)", station.code, result.fetched,
                      dict(result.kinds))
+
+    # -- probes: what is down is tried often and cheaply -----------------------------------------
+
+    def _probe(self, name: str, probe: Coroutine[Any, Any, None]) -> None:
+        if self.stop.is_set() or name in self.probes:
+            probe.close()
+            return
+        task = asyncio.create_task(probe)
+        self.probes[name] = task
+        task.add_done_callback(lambda _: self.probes.pop(name, None))
+
+    async def _probe_mailbox(self, code: str) -> None:
+        """A station's mailbox server could not be reached: a pass as soon as it answers."""
+        while not self.stop.is_set():
+            await asyncio.sleep(PROBE_SECONDS)  # the rhythm of the probe
+            try:
+                station = self.config.station(code)
+            except KeyError:
+                return
+            if await reachable(station.imap.host, station.imap.port):
+                log.debug("station %s: IMAP server answers a connect; checking INBOX", code)
+                self.start_pass(code)
+                return
+
+    async def _probe_smtp(self) -> None:
+        """Some SMTP server took no mail: a drain as soon as one of them answers a connect
+        (a server answering 4xx to everything answers too: the drain then tries one mail)."""
+        while not self.stop.is_set() and self.outages.down("smtp "):
+            await asyncio.sleep(PROBE_SECONDS)  # the rhythm of the probe
+            servers = {server_key(s.smtp): s.smtp for s in self.config.stations}
+            for key in self.outages.down("smtp "):
+                server = servers.get(key)
+                if server is not None and await reachable(server.host, server.port):
+                    log.debug("outbox: %s answers a connect; draining", key)
+                    await self.send()
+                    break
 
     # -- the outbox -----------------------------------------------------------------------------
 
@@ -254,13 +238,15 @@ class Daemon:
         # One drain at a time: two drains reading the same due rows would send them twice.
         async with self.sending:
             try:
-                result = await drain_outbox(self.desk)
+                result = await drain_outbox(self.desk, outages=self.outages)
             except Exception:  # noqa: BLE001 - the rows stay pending for the next drain
                 log.exception("outbox: drain failed")
                 return
         if result.sent or result.failed:
             log.info("outbox: %d sent, %d to retry, %d failed", result.sent, result.retrying,
                      result.failed)
+        if self.outages.down("smtp "):
+            self._probe("smtp", self._probe_smtp())
 
     # -- escalation, mailbox health and the morning digest ---------------------------------------
 
@@ -345,7 +331,7 @@ class Daemon:
                 self.retired.append(self.watchers.pop(code))
         for code, station in wanted.items():
             if code not in self.watchers:
-                self.watchers[code] = Watcher(station, self._wake_soon)
+                self.watchers[code] = Watcher(station, self._wake_soon, self.outages)
                 self.watchers[code].start()
         self.retired = [w for w in self.retired if w.thread.is_alive()]
 
@@ -422,6 +408,9 @@ class Daemon:
         # Paused, not shut down: shutting down cancels job runs already handed to asyncio,
         # which APScheduler reports as errors. The runs in hand see self.stop and return.
         self.scheduler.pause()
+        for probe in list(self.probes.values()):
+            probe.cancel()
+        await asyncio.gather(*self.probes.values(), return_exceptions=True)
         while self.running:  # the passes in hand finish their batch and send it
             await asyncio.gather(*self.running.values(), return_exceptions=True)
         await self.send()  # anything else due

@@ -39,6 +39,7 @@ class Work:
     decision: Sorted | None = None
     verdict: Classification | None = None
     result: Recorded | None = None  # set by the stage that finishes the mail
+    size: int | None = None  # the size on the server, when `raw` is only the start of it
 
 
 def dedupe_key(mail: ParsedMail, sha256: str) -> str:
@@ -48,7 +49,8 @@ def dedupe_key(mail: ParsedMail, sha256: str) -> str:
 
 def parse(desk: Desk, work: Work) -> None:
     work.mail = parse_mail(work.raw)
-    work.item = Incoming(desk.station(work.station_code), work.sha256, len(work.raw),
+    size = work.size if work.size is not None else len(work.raw)
+    work.item = Incoming(desk.station(work.station_code), work.sha256, size,
                          dedupe_key(work.mail, work.sha256), work.uid, work.uidvalidity)
 
 
@@ -91,13 +93,15 @@ STAGES: tuple[tuple[str, Stage], ...] = (
 
 
 def take_mail(desk: Desk, station_code: str, raw: bytes, uid: int | None = None,
-              uidvalidity: int | None = None, sha: str | None = None) -> Recorded:
+              uidvalidity: int | None = None, sha: str | None = None,
+              size: int | None = None) -> Recorded:
     """Run one mail through every stage. Call inside `desk.store.transaction()`.
-    `sha` says the raw bytes are stored already (a batch is stored at once)."""
+    `sha` says the raw bytes are stored already (a batch is stored at once); `size` is the
+    mail's size on the server when intake fetched only its first max_mail_bytes."""
     store = desk.store
     if sha is None:
         sha = store.save_raw(raw)  # the bytes are safe on disk before anything else happens
-    work = Work(station_code, raw, sha, uid, uidvalidity)
+    work = Work(station_code, raw, sha, uid, uidvalidity, size=size)
     stage_name = STAGES[0][0]
     try:
         with store.savepoint():

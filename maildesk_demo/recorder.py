@@ -102,7 +102,7 @@ class _RecordingHandler:
         address: str,
         rcpt_options: list[str],
     ) -> str:
-        failure = self._recorder._failure("RCPT")
+        failure = self._recorder._failure("RCPT") or self._recorder.refused.get(address)
         if failure is not None:
             return failure
         envelope.rcpt_tos.append(address)
@@ -198,6 +198,7 @@ class SmtpRecorder:
         self._logins: list[str] = []
         self._cond = threading.Condition()
         self._fail: tuple[FailStage, str] | None = None
+        self.refused: dict[str, str] = {}  # address -> the reply to its RCPT (see refuse)
         self._controller: _TrackingController | None = None
 
     # -- lifecycle -----------------------------------------------------------------------------
@@ -271,6 +272,10 @@ class SmtpRecorder:
                 else "5.7.1 Rejected (SmtpRecorder.fail_with)"
             )
         self._fail = (at, f"{code} {message}")
+
+    def refuse(self, address: str, reply: str = "550 5.1.1 No such user") -> None:
+        """Answer RCPT TO this one address with `reply`; other recipients are accepted."""
+        self.refused[address] = reply
 
     def _failure(self, stage: FailStage) -> str | None:
         fail = self._fail

@@ -257,6 +257,19 @@ class Dovecot:
             self._process.kill()
             self._process.wait(timeout)
 
+    def pause(self, timeout: float = 10.0) -> None:
+        """Stop the server (an outage); :meth:`resume` starts it again on the same port."""
+        self._stop_process(timeout)
+
+    def resume(self, timeout: float = 20.0) -> None:
+        with open(self.workdir / "dovecot.stderr", "ab") as stderr:
+            self._process = subprocess.Popen(
+                [*_die_with_parent(), self.binary, "-F", "-c", str(self.config_path)],
+                stdin=subprocess.DEVNULL, stdout=stderr, stderr=stderr,
+                start_new_session=True,
+            )
+        self._wait_until_ready(timeout)
+
     def is_running(self) -> bool:
         return self._process.poll() is None
 

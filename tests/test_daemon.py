@@ -30,8 +30,9 @@ from servers import Dovecot, MailboxUser, SmtpRecorder
 
 import maildesk.daemon as daemon_module
 from maildesk.config.settings import Config, load_config
-from maildesk.daemon import Daemon, backoff
+from maildesk.daemon import Daemon
 from maildesk.intake.poll import PassResult
+from maildesk.intake.watcher import backoff
 from maildesk.store.db import Store
 
 OFFICER = "si.mukherjee@maildesk.test"
@@ -412,7 +413,7 @@ def test_a_wake_during_a_pass_makes_it_go_round_once_more(tmp_path, monkeypatch)
     started = threading.Semaphore(0)
     release = threading.Event()
 
-    def held_pass(desk, station, stop=None, after_batch=None) -> PassResult:  # noqa: ANN001
+    def held_pass(desk, station, stop=None, after_batch=None, quiet=False) -> PassResult:  # noqa: ANN001, E501
         calls.append(station.code)
         started.release()
         assert release.wait(DEADLINE)

@@ -308,7 +308,7 @@ def test_the_data_layout_is_in_the_admin_guide() -> None:
 def test_retry_and_backoff_times_match_the_admin_guide() -> None:
     text = _flat(_text(ADMIN))
     wanted = {"maildesk/mail/send.py": ("FIRST_RETRY", "LONGEST_RETRY", "GIVE_UP_AFTER"),
-              "maildesk/daemon.py": ("LONGEST_BACKOFF",)}
+              "maildesk/intake/watcher.py": ("LONGEST_BACKOFF",)}
     for relative, names in wanted.items():
         for node in _tree(relative).body:
             name = getattr(node.targets[0], "id", "") if isinstance(node, ast.Assign) else ""

@@ -5,6 +5,7 @@ imapclient is blocking: callers run these methods in worker threads.
 
 from __future__ import annotations
 
+import functools
 import imaplib
 import logging
 import selectors
@@ -26,6 +27,13 @@ log = logging.getLogger(__name__)
 NETWORK_ERRORS = (OSError, socket.timeout, ssl.SSLError, imaplib.IMAP4.abort, IMAPClientError)
 
 
+@functools.cache
+def tls_context() -> ssl.SSLContext:
+    """One per process: loading the CA certificates holds the GIL for tens of milliseconds,
+    which would stall the event loop at every connection."""
+    return ssl.create_default_context()
+
+
 def _chunks(items: list[int], size: int) -> Iterable[list[int]]:
     for start in range(0, len(items), size):
         yield items[start : start + size]
@@ -44,7 +52,7 @@ class Mailbox:
 
     def connect(self) -> None:
         server = self.server
-        context = ssl.create_default_context()
+        context = tls_context() if server.security != "plain" else None
         try:
             client = IMAPClient(server.host, port=server.port, ssl=server.security == "tls",
                                 ssl_context=context, timeout=server.timeout)
@@ -117,15 +125,30 @@ class Mailbox:
         except NETWORK_ERRORS as exc:
             raise TemporaryError(f"search {self.inbox}: {exc}") from exc
 
-    def fetch(self, uids: list[int]) -> dict[int, bytes]:
-        """Raw bytes of these mails; PEEK so nothing is marked seen before it is recorded."""
+    def sizes(self, uids: list[int]) -> dict[int, int]:
+        """RFC822.SIZE of these mails: what a FETCH of them would bring into memory."""
+        sizes: dict[int, int] = {}
         try:
-            response = self._client().fetch(uids, ["BODY.PEEK[]"])
+            for chunk in _chunks(uids, 500):
+                for uid, data in self._client().fetch(chunk, ["RFC822.SIZE"]).items():
+                    if b"RFC822.SIZE" in data:
+                        sizes[int(uid)] = int(data[b"RFC822.SIZE"])
+        except NETWORK_ERRORS as exc:
+            raise TemporaryError(f"sizes in {self.inbox}: {exc}") from exc
+        return sizes
+
+    def fetch(self, uids: list[int], first_bytes: int | None = None) -> dict[int, bytes]:
+        """Raw bytes of these mails (only their first `first_bytes`, if given); PEEK so
+        nothing is marked seen before it is recorded."""
+        part = "BODY.PEEK[]" if first_bytes is None else f"BODY.PEEK[]<0.{first_bytes}>"
+        try:
+            response = self._client().fetch(uids, [part])
         except NETWORK_ERRORS as exc:
             raise TemporaryError(f"fetch from {self.inbox}: {exc}") from exc
         mails = {}
         for uid, data in response.items():
-            body = data.get(b"BODY[]")
+            # b"BODY[]", or b"BODY[]<0>" for a partial fetch
+            body = next((v for k, v in data.items() if k.startswith(b"BODY[]")), None)
             if body is not None:
                 mails[int(uid)] = bytes(body)
         return mails

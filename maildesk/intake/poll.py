@@ -2,9 +2,9 @@
 
 The order is what keeps the promise that no mail is lost and none is doubled:
 1. mail already recorded (found in the store by UIDVALIDITY and UID) is only moved out;
-2. new mail is fetched in batches; each batch is stored and recorded, with the checkpoint,
-   in one transaction;
-3. only after that commit does the batch leave INBOX.
+2. new mail is fetched in batches; each mail is stored and recorded, with the checkpoint,
+   in a transaction of its own;
+3. only after those commits does the batch leave INBOX.
 A crash between 2 and 3 leaves recorded mail in INBOX, which the next pass moves (step 1);
 after a UIDVALIDITY reset everything is fetched again and the dedupe key catches it.
 """
@@ -25,7 +25,29 @@ from maildesk.pipeline import take_mail
 
 log = logging.getLogger(__name__)
 
-BATCH = 200
+BATCH = 200  # mails per FETCH, and
+BATCH_BYTES = 32 << 20  # bytes per FETCH: ten 20 MB mails are fetched one by one
+
+
+def batches(uids: list[int], sizes: dict[int, int], limit: int) -> list[list[int]]:
+    """UIDs in FETCH batches of at most BATCH mails and BATCH_BYTES (by RFC822.SIZE); a mail
+    bigger than that, or over the size limit, is a batch of its own."""
+    out: list[list[int]] = []
+    batch: list[int] = []
+    total = 0
+    for uid in uids:
+        size = sizes.get(uid, 0)
+        if batch and (len(batch) >= BATCH or total + size > BATCH_BYTES or size > limit):
+            out.append(batch)
+            batch, total = [], 0
+        batch.append(uid)
+        total += size
+        if size > limit:
+            out.append(batch)
+            batch, total = [], 0
+    if batch:
+        out.append(batch)
+    return out
 
 
 @dataclass
@@ -36,6 +58,7 @@ class PassResult:
     kinds: Counter[str] = field(default_factory=Counter)
     duplicates: int = 0
     error: str | None = None
+    refused: bool = False  # the login was refused (else the server could not be reached)
 
 
 def intake_pass(desk: Desk, station: Station, mailbox: Mailbox,
@@ -63,19 +86,26 @@ def intake_pass(desk: Desk, station: Station, mailbox: Mailbox,
         mailbox.move_processed(sorted(known))
         result.moved += len(known)
     waiting = [uid for uid in uids if uid not in known]
-    for start in range(0, len(waiting), BATCH):
-        batch = waiting[start : start + BATCH]
-        mails = mailbox.fetch(batch)
+    sizes = mailbox.sizes(waiting)
+    limit = desk.config.max_mail_bytes
+    for batch in batches(waiting, sizes, limit):
+        over = len(batch) == 1 and sizes.get(batch[0], 0) > limit
+        # A mail over the size limit is read only as far as the limit: its text comes
+        # first, and the sorting sees its real size (it is recorded as oversize).
+        mails = mailbox.fetch(batch, limit if over else None)
         fetched = [uid for uid in batch if uid in mails]  # the others were expunged meanwhile
         with store.files_synced_at_end():  # the raw bytes are on disk before anything else
             shas = store.save_raws([mails[uid] for uid in fetched])
-        with store.transaction():
-            with store.files_synced_at_end():  # attachments too, before the commit
-                for uid, sha in zip(fetched, shas, strict=True):
-                    outcome = take_mail(desk, station.code, mails[uid], uid, uidvalidity, sha)
-                    result.kinds[outcome.kind] += 1
-                    result.duplicates += outcome.duplicate
-            store.set_checkpoint(station.code, station.inbox, uidvalidity, max(batch))
+        for uid, sha in zip(fetched, shas, strict=True):
+            # One short transaction per mail: the outbox's writes (mark_sent) and the other
+            # stations wait for one mail at most, never for a whole batch.
+            with store.transaction():
+                with store.files_synced_at_end():  # attachments too, before the commit
+                    outcome = take_mail(desk, station.code, mails[uid], uid, uidvalidity, sha,
+                                        sizes.get(uid) if over else None)
+                store.set_checkpoint(station.code, station.inbox, uidvalidity, uid)
+            result.kinds[outcome.kind] += 1
+            result.duplicates += outcome.duplicate
         result.fetched += len(mails)
         crash_point("after-commit")
         mailbox.move_processed(sorted(mails))
@@ -88,15 +118,18 @@ def intake_pass(desk: Desk, station: Station, mailbox: Mailbox,
 
 
 def poll_station(desk: Desk, station: Station, stop_requested: object = None,
-                 after_batch: Callable[[], None] | None = None) -> PassResult:
+                 after_batch: Callable[[], None] | None = None,
+                 quiet: bool = False) -> PassResult:
     """Connect, take everything in, disconnect; never raises for mailbox trouble."""
     mailbox = Mailbox(station.imap, station.inbox, station.processed_folder)
     try:
         mailbox.connect()
         result = intake_pass(desk, station, mailbox, stop_requested, after_batch)
     except (TemporaryError, PermanentError) as exc:
-        log.warning("station %s: %s", station.code, exc)
-        result = PassResult(station.code, error=str(exc))
+        # The daemon logs an outage once (outages.py); `poll --once` tells every failure.
+        log.log(logging.INFO if quiet else logging.WARNING, "station %s: %s", station.code, exc)
+        result = PassResult(station.code, error=str(exc),
+                            refused=isinstance(exc, PermanentError))
     finally:
         mailbox.close()
     desk.store.record_poll(station.code, result.error, result.fetched)

@@ -176,14 +176,16 @@ def queue_oversize(desk: Desk, station: Station, mail: ParsedMail, size: int,
 
 
 def queue_no_reply(desk: Desk, station: Station, complaint: dict, kind: str, to: list[str],
-                   why: str) -> str | None:
+                   why: str, admins: bool = False) -> str | None:
     """Tell the station's officers that a mail to the resident could not be written or
     sent (an internationalised address the server cannot take, a broken address), so that
-    they reach the resident another way."""
+    they reach the resident another way; with `admins`, the administrators too (a mail the
+    server refused: the address or the server may need them)."""
     desk.store.add_event(complaint["id"], "maildesk", "reply_impossible",
                          {"kind": kind, "to": ", ".join(to), "why": why})
     return _queue(
-        desk, station, kind="no_reply_notify", to=[o.address for o in station.officers],
+        desk, station, kind="no_reply_notify",
+        to=[o.address for o in station.officers] + (list(desk.config.admins) if admins else []),
         template="no_reply_notify", language="en",
         context={"code": complaint["code"], "urgency": complaint["urgency"],
                  "subject": complaint.get("subject") or "", "what": kind,
@@ -204,7 +206,8 @@ def unsendable(desk: Desk, row: dict, error: str) -> None:
         station = desk.station(complaint["station"])
     except KeyError:
         return
-    queue_no_reply(desk, station, complaint, row["kind"], list(row["rcpt_to"]), error)
+    queue_no_reply(desk, station, complaint, row["kind"], list(row["rcpt_to"]), error,
+                   admins=True)
 
 
 def _resident_thread(desk: Desk, complaint: dict) -> tuple[str | None, tuple[str, ...]]:

@@ -1,23 +1,30 @@
-"""Stage: send. Drains the outbox: each due mail goes out through its station's SMTP server;
-temporary failures wait and retry with growing delays, permanent ones are marked failed and
-reported in the audit trail. A crash after the server accepted a mail but before it was
-marked sent sends that one mail again: at most one duplicate."""
+"""Stage: send. Drains the outbox, oldest first: each due mail goes out through its station's
+SMTP server. A mail the server puts off (4xx to its recipients) waits and retries with growing
+delays; one it refuses (5xx) is marked failed, reported in the audit trail and told to the
+officers. A server that cannot be reached or refuses everything is an outage: its mail is left
+as it is (due, in order) and the daemon probes the server until it answers.
+
+At most one duplicate per crash: the step from the server's 250 to DATA to the commit of
+`mark_sent` is taken by one connection at a time (`window`), so a crash can catch only one mail
+accepted but not recorded. Every store call runs in a worker thread: the event loop never
+waits for the database."""
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from collections import defaultdict
+from collections import defaultdict, deque
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from maildesk import metrics
-from maildesk.config.settings import Station
+from maildesk.config.settings import Server, Station
 from maildesk.desk import Desk
 from maildesk.errors import PermanentError, TemporaryError
 from maildesk.faults import crash_point
 from maildesk.mail.outgoing import unsendable
-from maildesk.mail.smtp import SmtpSession
+from maildesk.mail.smtp import Deferred, SmtpSession
+from maildesk.outages import Outages
 
 log = logging.getLogger(__name__)
 
@@ -33,10 +40,15 @@ class SendResult:
     retrying: int = 0
     failed: int = 0
     errors: list[str] = field(default_factory=list)
+    down: dict[str, str] = field(default_factory=dict)  # SMTP server key -> why nothing went
 
 
 def retry_delay(attempts: int) -> timedelta:
     return min(FIRST_RETRY * (2 ** attempts), LONGEST_RETRY)
+
+
+def server_key(server: Server) -> str:
+    return f"smtp {server.host}:{server.port}"
 
 
 def _fail(desk: Desk, row: dict, error: str, result: SendResult) -> None:
@@ -53,9 +65,8 @@ def _fail(desk: Desk, row: dict, error: str, result: SendResult) -> None:
 
 
 def _retry(desk: Desk, row: dict, error: str, result: SendResult) -> None:
-    age = desk.clock.now() - _created(row)
-    if age > GIVE_UP_AFTER:
-        _fail(desk, row, f"gave up after {age}: {error}", result)
+    if _too_old(desk, row):
+        _fail(desk, row, f"gave up after {desk.clock.now() - _created(row)}: {error}", result)
         return
     desk.store.mark_retry(row["id"], error, desk.clock.now() + retry_delay(row["attempts"]))
     metrics.ERRORS.labels(row["station"], "send").inc()
@@ -63,62 +74,128 @@ def _retry(desk: Desk, row: dict, error: str, result: SendResult) -> None:
     result.errors.append(error)
 
 
+def _left_waiting(desk: Desk, rows: list[dict], error: str, result: SendResult) -> None:
+    """Mail of a server that is down keeps its place in the queue (the attempt and the error
+    are noted, for `status` and the mailbox alerts); what waited past GIVE_UP_AFTER is given
+    up on."""
+    waiting = []
+    for row in rows:
+        if _too_old(desk, row):
+            _fail(desk, row, f"gave up after {desk.clock.now() - _created(row)}: {error}",
+                  result)
+        else:
+            waiting.append(row["id"])
+    desk.store.mark_waiting(waiting, error)
+    result.retrying += len(waiting)
+    result.errors.append(error)
+
+
+def _too_old(desk: Desk, row: dict) -> bool:
+    return desk.clock.now() - _created(row) > GIVE_UP_AFTER
+
+
 def _created(row: dict) -> datetime:
     return datetime.fromisoformat(row["created_at"])
 
 
-async def _send_station(desk: Desk, station_code: str, rows: list[dict],
-                        result: SendResult) -> None:
-    try:
-        station = desk.station(station_code)
-    except KeyError:
-        for row in rows:
-            _fail(desk, row, f"station {station_code} is no longer configured", result)
-        return
-    # A backlog goes out over a few connections at once; a handful is what mail servers
-    # allow one client without throttling it.
-    size = -(-len(rows) // CONNECTIONS_PER_STATION)
-    await asyncio.gather(*(_send_over_one_connection(desk, station, rows[i : i + size], result)
-                           for i in range(0, len(rows), size)))
+async def _in_thread(func, *args) -> None:  # noqa: ANN001 - any store function
+    await asyncio.to_thread(func, *args)
 
 
-async def _send_over_one_connection(desk: Desk, station: Station, rows: list[dict],
-                                    result: SendResult) -> None:
-    handled = 0
-    try:
-        async with SmtpSession(station.smtp) as session:
+class _Drain:
+    """One drain: the rows of each station in a queue its connections take from in turn."""
+
+    def __init__(self, desk: Desk, down: set[str]) -> None:
+        self.desk, self.down = desk, down
+        self.result = SendResult()
+        self.window = asyncio.Lock()
+
+    async def station(self, code: str, rows: list[dict]) -> None:
+        desk = self.desk
+        try:
+            station = desk.station(code)
+        except KeyError:
             for row in rows:
-                try:
-                    await session.send(row["mail_from"], row["rcpt_to"], row["raw"])
-                except PermanentError as exc:
-                    _fail(desk, row, str(exc), result)
-                    handled += 1
-                    continue
-                crash_point("after-smtp-accept")
-                desk.store.mark_sent(row["id"])
-                if row["kind"] == "ack":
-                    metrics.ACKNOWLEDGED.labels(row["station"]).inc()
-                    metrics.ACK_LATENCY.observe(
-                        (desk.clock.now() - _created(row)).total_seconds())
-                result.sent += 1
-                handled += 1
-    except (TemporaryError, PermanentError) as exc:
-        # The connection is gone: what was not handled waits for a later drain.
-        for row in rows[handled:]:
-            _retry(desk, row, str(exc), result)
+                await _in_thread(_fail, desk, row, f"station {code} is no longer configured",
+                                 self.result)
+            return
+        queue = deque(rows)
+        # A backlog goes out over a few connections at once (a handful is what mail servers
+        # allow one client without throttling it); a server that was down gets one, a probe.
+        width = 1 if server_key(station.smtp) in self.down else CONNECTIONS_PER_STATION
+        await asyncio.gather(*(self.connection(station, queue)
+                               for _ in range(min(width, len(rows)))))
+
+    async def connection(self, station: Station, queue: deque[dict]) -> None:
+        desk, result = self.desk, self.result
+        row: dict | None = None
+        try:
+            async with SmtpSession(station.smtp) as session:
+                while queue:
+                    row = queue.popleft()
+                    try:
+                        await session.send(row["mail_from"], row["rcpt_to"], row["raw"],
+                                           self.window, lambda r=row: self.accepted(r))
+                    except PermanentError as exc:
+                        await _in_thread(_fail, desk, row, str(exc), result)
+                    except Deferred as exc:
+                        await _in_thread(_retry, desk, row, str(exc), result)
+                    row = None
+        except (TemporaryError, PermanentError) as exc:
+            # The server is unreachable, refuses the login or refuses everything: an outage.
+            # The mail in hand and the rest keep their places for the probe's next drain.
+            waiting = ([row] if row is not None else []) + list(queue)
+            queue.clear()
+            result.down[server_key(station.smtp)] = f"station {station.code}: {exc}"
+            metrics.ERRORS.labels(station.code, "send").inc()
+            await _in_thread(_left_waiting, desk, waiting, str(exc), result)
+
+    async def accepted(self, row: dict) -> None:
+        crash_point("after-smtp-accept")
+        await _in_thread(self.desk.store.mark_sent, row["id"])
+        if row["kind"] == "ack":
+            metrics.ACKNOWLEDGED.labels(row["station"]).inc()
+            metrics.ACK_LATENCY.observe((self.desk.clock.now() - _created(row)).total_seconds())
+        self.result.sent += 1
 
 
-async def drain_outbox(desk: Desk, limit: int = 1000) -> SendResult:
-    """Send what is due, each station over its own connections, stations in parallel."""
-    result = SendResult()
+async def drain_outbox(desk: Desk, limit: int = 1000, outages: Outages | None = None,
+                       ) -> SendResult:
+    """Send what is due, oldest first, each station over its own connections, stations in
+    parallel. With `outages`, a server's outage is reported there, once, and so is its end."""
+    down = set(outages.down("smtp ")) if outages is not None else set()
+    drain = _Drain(desk, down)
+    result = drain.result
+    skipped: set[str] = set()  # stations whose server went down in this drain
     while True:
-        rows = desk.store.due_mail(limit)
-        if not rows:
-            return result
-        by_station: dict[str, list[dict]] = defaultdict(list)
-        for row in rows:
-            by_station[row["station"]].append(row)
-        await asyncio.gather(*(_send_station(desk, code, batch, result)
-                               for code, batch in by_station.items()))
+        rows = await asyncio.to_thread(desk.store.due_mail, limit, sorted(skipped))
+        if rows:
+            by_station: dict[str, list[dict]] = defaultdict(list)
+            for row in rows:
+                by_station[row["station"]].append(row)
+            await asyncio.gather(*(drain.station(code, batch)
+                                   for code, batch in by_station.items()))
+            skipped |= {code for code in by_station if _station_down(desk, code, result)}
         if len(rows) < limit:
-            return result
+            break
+    if outages is not None:
+        _report(desk, outages, result, down)
+    else:  # one drain (`poll --once`, `send`): every server that took nothing is told
+        for key, why in result.down.items():
+            log.warning("SMTP server %s takes no mail (%s); the outbox waits", key[5:], why)
+    return result
+
+
+def _station_down(desk: Desk, code: str, result: SendResult) -> bool:
+    try:
+        return server_key(desk.station(code).smtp) in result.down
+    except KeyError:
+        return False
+
+
+def _report(desk: Desk, outages: Outages, result: SendResult, was_down: set[str]) -> None:
+    for key, why in result.down.items():
+        outages.begin(key, f"SMTP server {key[5:]} takes no mail ({why}); the outbox waits "
+                      f"and the server is tried every few seconds")
+    for key in was_down - set(result.down):
+        outages.end(key, f"SMTP server {key[5:]} takes mail again")

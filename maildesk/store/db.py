@@ -1,9 +1,14 @@
 """The SQLite store (through sqlite-utils) and the raw mail files beside it.
 
-The only module that touches SQLite. One connection, guarded by a lock, so that intake
-threads of many stations take turns writing; every change that belongs together happens in
-one `transaction()`, and each mail inside a batch in its own `savepoint()`, so one bad mail
-rolls back only itself.
+The only module that touches SQLite. One connection, guarded by a fair lock (first come,
+first served), so that intake threads of many stations and the outbox take turns: an intake
+thread that commits and starts its next mail never jumps ahead of a waiting `mark_sent`.
+Every change that belongs together happens in one short `transaction()` (one per incoming
+mail), and each mail's stages in a `savepoint()`, so one bad mail rolls back only itself.
+
+A transaction takes SQLite's write lock when it begins (BEGIN IMMEDIATE). When another
+program holds it (a backup tool, an administrator's sqlite3 shell), the store says so once
+at WARNING, waits, and says when the lock came free.
 """
 
 from __future__ import annotations
@@ -11,9 +16,12 @@ from __future__ import annotations
 import ctypes
 import hashlib
 import json
+import logging
 import os
 import sqlite3
 import threading
+import time
+from collections import deque
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
@@ -24,6 +32,7 @@ from typing import Any
 import sqlite_utils
 
 from maildesk.clock import Clock, to_iso
+from maildesk.errors import TemporaryError
 from maildesk.store.migrations import MIGRATIONS
 
 # Told (files done, files in all) as a long copy goes; the CLI draws it on a terminal.
@@ -33,6 +42,52 @@ _SENT_MAIL_IDS = 50  # Message-IDs of one reply looked up (References can be lon
 _SENT_MAIL_LIMIT = 5  # own mails one reply is compared with
 
 Row = dict[str, Any]
+log = logging.getLogger(__name__)
+
+BUSY_SECONDS = 0.25  # SQLite's own wait for another program's lock, between our log checks
+LOCK_PATIENCE = 600.0  # then the transaction fails (temporarily: the mail stays in the INBOX)
+
+
+class StoreBusy(TemporaryError):
+    """Another program held the database's write lock for longer than LOCK_PATIENCE."""
+
+
+class FairLock:
+    """A re-entrant lock that goes to waiting threads in the order they came. Python's RLock
+    lets the thread that releases it take it again at once, so a busy intake thread could
+    keep the outbox waiting for a whole backlog."""
+
+    def __init__(self) -> None:
+        self._cond = threading.Condition(threading.Lock())
+        self._owner: int | None = None
+        self._depth = 0
+        self._queue: deque[int] = deque()
+
+    def acquire(self) -> None:
+        me = threading.get_ident()
+        with self._cond:
+            if self._owner == me:
+                self._depth += 1
+                return
+            self._queue.append(me)
+            while self._owner is not None or self._queue[0] != me:
+                self._cond.wait()
+            self._queue.popleft()
+            self._owner, self._depth = me, 1
+
+    def release(self) -> None:
+        with self._cond:
+            self._depth -= 1
+            if self._depth == 0:
+                self._owner = None
+                self._cond.notify_all()
+
+    def __enter__(self) -> FairLock:
+        self.acquire()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.release()
 
 
 def _private_dir(path: Path) -> Path:
@@ -82,11 +137,11 @@ class Store:
     def __init__(self, data_dir: Path, clock: Clock | None = None) -> None:
         self.data_dir = _private_dir(Path(data_dir))
         self.clock = clock or Clock()
-        self.lock = threading.RLock()
+        self.lock = FairLock()
         self._unsynced: dict[int, list[Path]] = {}  # per thread, inside files_synced_at_end
         self._writers = ThreadPoolExecutor(max_workers=4, thread_name_prefix="raw-writer")
         path = self.data_dir / "maildesk.db"
-        conn = sqlite3.connect(path, check_same_thread=False, timeout=30)
+        conn = sqlite3.connect(path, check_same_thread=False, timeout=BUSY_SECONDS)
         os.chmod(path, 0o600)
         self.db = sqlite_utils.Database(conn)
         self.db.enable_wal()
@@ -130,9 +185,59 @@ class Store:
 
     @contextmanager
     def transaction(self) -> Iterator[Store]:
-        """All writes inside commit together or not at all."""
-        with self.lock, self.db.atomic():
-            yield self
+        """All writes inside commit together or not at all. Keep it short: every other
+        writer (the outbox too) waits for it."""
+        with self.lock:
+            conn = self.db.conn
+            if conn.in_transaction:  # inside another: a savepoint of it
+                with self.db.atomic():
+                    yield self
+                return
+            self._begin()
+            try:
+                yield self
+            except BaseException:
+                if conn.in_transaction:
+                    conn.execute("ROLLBACK")
+                raise
+            else:
+                try:
+                    conn.execute("COMMIT")
+                except BaseException:
+                    if conn.in_transaction:
+                        conn.execute("ROLLBACK")
+                    raise
+
+    def _begin(self) -> None:
+        """BEGIN IMMEDIATE: the write lock now, or a clear word that someone else holds it."""
+        started, told = time.monotonic(), False
+        while True:
+            try:
+                self.db.conn.execute("BEGIN IMMEDIATE")
+                break
+            except sqlite3.OperationalError as exc:
+                if "locked" not in str(exc) and "busy" not in str(exc):
+                    raise
+                waited = time.monotonic() - started
+                if waited > LOCK_PATIENCE:
+                    raise StoreBusy(f"the database was locked for {waited:.0f} s") from exc
+                if not told:  # each try already waited BUSY_SECONDS inside SQLite
+                    log.warning("store: the database %s is locked by another program; "
+                                "waiting for it", self.data_dir / "maildesk.db")
+                    told = True
+        if told:
+            log.warning("store: the database lock is free again after %.1f s",
+                        time.monotonic() - started)
+
+    @contextmanager
+    def _writing(self) -> Iterator[None]:
+        """One write: part of the transaction in hand, or a transaction of its own."""
+        with self.lock:
+            if self.db.conn.in_transaction:
+                yield
+            else:
+                with self.transaction():
+                    yield
 
     @contextmanager
     def savepoint(self) -> Iterator[Store]:
@@ -143,7 +248,7 @@ class Store:
     def query(self, sql: str, params: tuple | dict = ()) -> list[Row]:
         # Straight to the connection: sqlite-utils' query() wraps every read in a savepoint,
         # which costs more than the read itself on the path of every incoming mail.
-        with self.lock:
+        with self._writing():
             cursor = self.db.conn.execute(sql, params)
             names = [d[0] for d in cursor.description or ()]
             return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
@@ -155,7 +260,7 @@ class Store:
     def _insert(self, table: str, row: Row) -> int:
         columns = ", ".join(row)
         marks = ", ".join("?" for _ in row)
-        with self.lock:
+        with self._writing():
             cursor = self.db.execute(
                 f"INSERT INTO {table} ({columns}) VALUES ({marks})", tuple(row.values())
             )
@@ -274,7 +379,7 @@ class Store:
         return (row["uidvalidity"], row["last_uid"]) if row else None
 
     def set_checkpoint(self, station: str, folder: str, uidvalidity: int, last_uid: int) -> None:
-        with self.lock:
+        with self._writing():
             self.db.execute(
                 "INSERT INTO checkpoints (station, folder, uidvalidity, last_uid) "
                 "VALUES (?, ?, ?, ?) ON CONFLICT (station, folder) DO UPDATE SET "
@@ -382,7 +487,7 @@ class Store:
 
     def delete_message(self, message_row: int) -> None:
         """Only for replaying a shunted mail: its row makes way for the real record."""
-        with self.lock:
+        with self._writing():
             self.db.execute("DELETE FROM attachments WHERE message_row = ?", (message_row,))
             self.db.execute("DELETE FROM messages WHERE id = ?", (message_row,))
 
@@ -391,7 +496,7 @@ class Store:
     def next_code(self, station: str, moment: datetime) -> str:
         """BHL-2611-0007: station, year and month, then a number counting up within it."""
         period = moment.strftime("%y%m")
-        with self.lock:
+        with self._writing():
             self.db.execute(
                 "INSERT INTO code_counters (station, period, last) VALUES (?, ?, 1) "
                 "ON CONFLICT (station, period) DO UPDATE SET last = last + 1",
@@ -507,7 +612,7 @@ class Store:
 
     def claim_escalation(self, key: str, complaint_id: int, tier: str, due_at: str) -> bool:
         """Record an alert as sent; False when it already was. Call inside a transaction."""
-        with self.lock:
+        with self._writing():
             cursor = self.db.execute(
                 "INSERT OR IGNORE INTO escalations (key, complaint_id, tier, due_at, sent_at) "
                 "VALUES (?, ?, ?, ?, ?)", (key, complaint_id, tier, due_at, self.now()),
@@ -515,7 +620,7 @@ class Store:
             return cursor.rowcount == 1
 
     def set_escalation_outbox(self, key: str, outbox_ids: str) -> None:
-        with self.lock:
+        with self._writing():
             self.db.execute("UPDATE escalations SET outbox_ids = ? WHERE key = ?",
                             (outbox_ids, key))
 
@@ -532,7 +637,7 @@ class Store:
 
     def open_incident(self, key: str, station: str, kind: str, started_at: str) -> bool:
         """Start an incident (a mailbox down or silent); False when it is already known."""
-        with self.lock:
+        with self._writing():
             cursor = self.db.execute(
                 "INSERT OR IGNORE INTO incidents (key, station, kind, started_at, alerted_at) "
                 "VALUES (?, ?, ?, ?, ?)", (key, station, kind, started_at, self.now()),
@@ -551,7 +656,7 @@ class Store:
                           "started_at")
 
     def close_incident(self, key: str) -> bool:
-        with self.lock:
+        with self._writing():
             cursor = self.db.execute(
                 "UPDATE incidents SET recovered_at = ? WHERE key = ? AND recovered_at IS NULL",
                 (self.now(), key),
@@ -561,7 +666,7 @@ class Store:
     # -- addresses that bounce --------------------------------------------------------------
 
     def mark_undeliverable(self, address: str, reason: str) -> None:
-        with self.lock:
+        with self._writing():
             self.db["undeliverable"].upsert(
                 {"address": address, "since": self.now(), "reason": reason}, pk="address"
             )
@@ -583,10 +688,14 @@ class Store:
             "created_at": now, "next_attempt_at": now,
         })
 
-    def due_mail(self, limit: int = 100) -> list[Row]:
+    def due_mail(self, limit: int = 100, skip_stations: list[str] | None = None) -> list[Row]:
+        """Pending mail that is due, oldest first; none of `skip_stations`."""
+        skip = list(skip_stations or ())
+        marks = ", ".join("?" for _ in skip)
         rows = self.query(
             "SELECT * FROM outbox WHERE status = 'pending' AND next_attempt_at <= ? "
-            "ORDER BY id LIMIT ?", (self.now(), limit),
+            f"{f'AND station NOT IN ({marks}) ' if skip else ''}ORDER BY id LIMIT ?",
+            (self.now(), *skip, limit),
         )
         for row in rows:
             row["rcpt_to"] = json.loads(row["rcpt_to"])
@@ -610,14 +719,23 @@ class Store:
                                {"outbox": outbox_id})
 
     def mark_retry(self, outbox_id: int, error: str, next_attempt: datetime) -> None:
-        with self.lock:
+        with self._writing():
             self.db.execute(
                 "UPDATE outbox SET attempts = attempts + 1, last_error = ?, next_attempt_at = ? "
                 "WHERE id = ?", (error, to_iso(next_attempt), outbox_id),
             )
 
+    def mark_waiting(self, outbox_ids: list[int], error: str) -> None:
+        """An attempt that found the server down: noted, and the mail stays due, in order."""
+        for start in range(0, len(outbox_ids), 500):
+            chunk = outbox_ids[start : start + 500]
+            marks = ", ".join("?" for _ in chunk)
+            with self._writing():
+                self.db.execute(f"UPDATE outbox SET attempts = attempts + 1, last_error = ? "
+                                f"WHERE id IN ({marks})", (error, *chunk))
+
     def mark_failed(self, outbox_id: int, error: str) -> None:
-        with self.lock:
+        with self._writing():
             self.db.execute(
                 "UPDATE outbox SET status = 'failed', attempts = attempts + 1, last_error = ?, "
                 "failed_at = ? WHERE id = ?", (error, self.now(), outbox_id),
