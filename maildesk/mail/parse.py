@@ -44,7 +44,7 @@ from maildesk.mail.language import detect_language
 from maildesk.mail.patterns import is_reply_or_forward
 
 MAX_ATTACHMENTS = 100
-MAX_DEPTH = 20  # MIME nesting we follow; real mail rarely exceeds 5
+MAX_DEPTH = 20  # MIME nesting followed by recursion; below it the walk is flat
 MAX_PARTS = 1000  # parts visited per message
 MAX_HTML_CHARS = 1_000_000  # inscriptis needs ~0.7 s per MB of tag-dense HTML
 MAX_FILENAME_CHARS = 120
@@ -117,12 +117,13 @@ def parse_mail(raw: bytes) -> ParsedMail:
 def _parse(data: bytes) -> ParsedMail:
     notes: list[str] = []  # our own diagnostics, reported with the parser's defects
     error: str | None = None
+    mime = _limit_parts(data, notes)
     try:
-        msg = email.message_from_bytes(_limit_parts(data, notes), policy=email.policy.compat32)
+        msg = email.message_from_bytes(mime, policy=email.policy.compat32)
     except Exception as exc:  # e.g. RecursionError on absurdly nested multiparts
         error = f"MIME structure unreadable: {type(exc).__name__}"
         msg = email.parser.BytesParser(policy=email.policy.compat32).parsebytes(
-            data, headersonly=True
+            mime, headersonly=True
         )
     raw, headers = _collect_headers(msg, notes)
 
@@ -135,9 +136,17 @@ def _parse(data: bytes) -> ParsedMail:
     walker = _Walker(notes)
     if error is None:
         guard(lambda: walker.visit(msg, 0, walker.texts), None)
-        text, from_html = _visible_text(walker)
     else:
-        text, from_html = f"(unreadable mail, {len(data)} bytes)", False
+        # Too deep for the parser: the parts are read one by one, so that the resident's
+        # words at the bottom of the nesting are not lost with the structure.
+        guard(lambda: walker.visit_pieces(mime), None)
+    text, from_html = _visible_text(walker)
+    if error is not None:
+        if text:  # read piece by piece: what the parser could not do was done another way
+            notes.append(f"MimeReadPieceByPiece:{error.rpartition(' ')[2]}")
+            error = None
+        else:
+            text = f"(unreadable mail, {len(data)} bytes)"
 
     subject = guard(lambda: _one_line((headers.get("subject") or ("",))[0]), "")
     sender_name, sender = guard(lambda: _first_address(raw.get("from", [])), ("", ""))
@@ -618,18 +627,21 @@ class _Walker:
     def __init__(self, notes: list[str]) -> None:
         self.notes = notes
         self.texts: list[tuple[str, bool]] = []  # (text or HTML, is_html) in document order
-        self.nested_texts: list[tuple[str, bool]] = []  # text of attached messages
         self.attachments: list[Attachment] = []
         self.defects: list[str] = []
         self.failed: list[str] = []
+        self.returned: list[tuple[str, bool]] = []  # text of a report's returned mail
         self.report_type: str | None = None  # None: not a multipart/report
         self.parts = 0
 
     def visit(self, part: Message, depth: int, texts: list[tuple[str, bool]] | None) -> None:
         """Visit one part; body text goes to ``texts`` (None: a non-chosen alternative)."""
         self.parts += 1
-        if self.parts > MAX_PARTS or depth > MAX_DEPTH:
+        if self.parts > MAX_PARTS:
             self.notes.append("MimeLimitExceeded")
+            return
+        if depth > MAX_DEPTH:
+            self._deep(part, texts)
             return
         self.defects.extend(type(d).__name__ for d in getattr(part, "defects", ()))
         info = _part_info(part)
@@ -637,6 +649,51 @@ class _Walker:
             self._container(part, info, depth, texts)
         else:
             self._leaf(part, info, depth, texts)
+
+    def _deep(self, top: Message, texts: list[tuple[str, bool]] | None) -> None:
+        """Below MAX_DEPTH the tree is walked without recursion, so that hostile nesting
+        cannot hide the words at its bottom: every container reads as multipart/mixed, an
+        alternative keeps its plain text branch, an attached message's parts join the walk."""
+        self.notes.append("MimeNestingFlattened")
+        stack = [top]
+        while stack:
+            part = stack.pop()
+            if part is not top:
+                self.parts += 1
+            if self.parts > MAX_PARTS:
+                self.notes.append("MimeLimitExceeded")
+                return
+            self.defects.extend(type(d).__name__ for d in getattr(part, "defects", ()))
+            info = _part_info(part)
+            if not part.is_multipart():
+                self._leaf(part, info, MAX_DEPTH, texts)
+                continue
+            children = [c for c in part.get_payload() if isinstance(c, Message)]
+            if info.content_type == "message/delivery-status":
+                for block in children:
+                    self._dsn_fields({str(k).lower(): _to_text(v) for k, v in block.raw_items()})
+                continue
+            if info.content_type == "multipart/alternative":
+                plain = [c for c in children if c.get_content_type() == "text/plain"]
+                children = plain[:1] or children[:1]
+            stack.extend(reversed(children))
+
+    def visit_pieces(self, data: bytes) -> None:
+        """A mail whose structure the parser cannot follow: the body is cut at every
+        boundary-looking line and each piece read as a part of its own."""
+        starts = [m.end() for m in _BOUNDARY_LINE.finditer(data)]
+        ends = [m.start() for m in _BOUNDARY_LINE.finditer(data)][1:] + [len(data)]
+        parser = email.parser.BytesParser(policy=email.policy.compat32)
+        for start, end in zip(starts, ends, strict=True):  # before the first: a preamble
+            piece = data[start:end].lstrip(b"\r\n")
+            # A container's piece holds only its headers (its parts are pieces of their own):
+            # it is neither parsed whole (the parser compiles a pattern for each boundary)
+            # nor counted against MAX_PARTS, or deep nesting would use it all up.
+            head = parser.parsebytes(piece, headersonly=True)
+            if not _part_info(head).content_type.startswith("multipart/"):
+                self.visit(parser.parsebytes(piece), MAX_DEPTH, self.texts)
+                if self.parts >= MAX_PARTS:
+                    break
 
     def _container(
         self, part: Message, info: _PartInfo, depth: int, texts: list[tuple[str, bool]] | None
@@ -647,7 +704,7 @@ class _Walker:
             for block in children:
                 self._dsn_fields({str(k).lower(): _to_text(v) for k, v in block.raw_items()})
         elif ctype in ("message/rfc822", "message/global"):
-            self._attached_message(part, info, children, depth)
+            self._attached_message(part, info, children, depth, texts)
         elif ctype.startswith("message/"):
             pass  # disposition-notification fields and the like: nothing to show or keep
         elif ctype == "multipart/alternative":
@@ -697,7 +754,10 @@ class _Walker:
             or ctype not in ("text/plain", "text/html")
         ):
             self._attach(part, info, ctype)
-            return
+            # Plain text shown inline is body text even with a file name (phone clients and
+            # Apple Mail write the resident's words so): it is kept as a file and read too.
+            if not (ctype == "text/plain" and info.disposition == "inline"):
+                return
         if texts is None:
             return
         raw = _payload_bytes(part, info.cte)
@@ -705,8 +765,11 @@ class _Walker:
         if ctype == "text/html" and not charset:
             found = _META_CHARSET.search(raw[:4096])
             charset = found.group(1).decode("ascii") if found else None
+        text = _decode_bytes(raw, charset, self.notes)
+        if ctype == "text/plain" and info.params.get("format", "").strip().lower() == "flowed":
+            text = _unflow(text, info.params.get("delsp", "").strip().lower() == "yes")
         # HTML is converted later, and only if its alternative is the one shown.
-        texts.append((_decode_bytes(raw, charset, self.notes), ctype == "text/html"))
+        texts.append((text, ctype == "text/html"))
 
     def _recover_multipart(self, part: Message, info: _PartInfo) -> Message | None:
         """Re-parse a multipart body with the first boundary-looking line, if there is one."""
@@ -728,7 +791,12 @@ class _Walker:
         return recovered
 
     def _attached_message(
-        self, part: Message, info: _PartInfo, children: list[Message], depth: int
+        self,
+        part: Message,
+        info: _PartInfo,
+        children: list[Message],
+        depth: int,
+        texts: list[tuple[str, bool]] | None,
     ) -> None:
         inner = children[0] if children else None
         data = b""
@@ -737,10 +805,17 @@ class _Walker:
                 data = _serialise(inner, depth)
             except Exception as exc:
                 self.notes.append(f"ExtractionFailed:serialise:{type(exc).__name__}")
-            # Its text is kept aside: shown only if the outer mail has none (a bare forward).
+            # "My neighbour sent me this": the forwarded words are the complaint, so they are
+            # read where they stand, under a forward line (already rendered: the inner
+            # files stay inside the .eml).  A report's returned mail (a bounce quoting our
+            # own answer) is no one's words: shown only if the report says nothing itself.
             nested = _Walker(self.notes)
             nested.visit(inner, depth + 1, nested.texts)
-            self.nested_texts.extend(nested.texts)
+            block = (_forward_head(inner) + _visible_text(nested)[0], False)
+            if self.report_type is not None:
+                self.returned.append(block)
+            elif texts is not None:
+                texts.append(block)
         ctype = info.content_type if info.content_type.startswith("message/") else "message/rfc822"
         self._attach(part, info, ctype, data)
 
@@ -898,9 +973,58 @@ def _visible_text(walker: _Walker) -> tuple[str, bool]:
                 out.append((text, is_html))
         return out
 
-    # A bare "forward as attachment" has no text of its own: show the forwarded text.
-    pieces = render(walker.texts) or render(walker.nested_texts)
+    # A bounce whose only text is the mail it returns shows that mail.
+    pieces = render(walker.texts) or render(walker.returned)
     return "\n\n".join(t for t, _ in pieces), any(is_html for _, is_html in pieces)
+
+
+FORWARD_LINE = "---------- Forwarded message ----------"
+_FORWARD_FIELDS = ("from", "date", "subject", "to")
+
+
+def _forward_head(msg: Message) -> str:
+    """The forward line and the forwarded mail's From/Date/Subject/To, as mail clients show
+    a forward inline; each value decoded and one line, capped."""
+    found: dict[str, str] = {}
+    for name, value in msg.raw_items():
+        key = _to_text(name).strip().lower()
+        if key in _FORWARD_FIELDS and key not in found:
+            text = _one_line(_decode_words(_FOLD.sub("", _to_text(value))[:MAX_PARAM_CHARS]))
+            found[key] = f"{key.capitalize()}: {text[:300]}"
+    return "\n".join([FORWARD_LINE, *(found[k] for k in _FORWARD_FIELDS if k in found)]) + "\n\n"
+
+
+_FLOWED_SIGNATURE = "-- "
+
+
+def _unflow(text: str, delsp: bool) -> str:
+    """RFC 3676 format=flowed: a line ending in a space goes on in the next line of the same
+    quote depth (with DelSp=yes that space was added by the sender's client and is dropped);
+    a leading space was added to "stuff" the line.  Without this, a phrase wrapped by the
+    sender's client reads as two lines, and with DelSp a word split in two stays split."""
+    out: list[str] = []
+    para: list[str] = []
+    para_depth = 0
+    for line in text.replace("\r\n", "\n").replace("\r", "\n").split("\n"):
+        body = line.lstrip(">")
+        depth = len(line) - len(body)
+        body = body[1:] if body.startswith(" ") else body
+        if para and depth != para_depth:  # a flowed line must not run into another quote
+            out.append(_quote_prefix(para_depth) + "".join(para))
+            para = []
+        flowed = body.endswith(" ") and body != _FLOWED_SIGNATURE
+        para.append(body[:-1] if flowed and delsp else body)
+        para_depth = depth
+        if not flowed:
+            out.append(_quote_prefix(depth) + "".join(para))
+            para = []
+    if para:
+        out.append(_quote_prefix(para_depth) + "".join(para))
+    return "\n".join(out)
+
+
+def _quote_prefix(depth: int) -> str:
+    return ">" * depth + " " if depth else ""
 
 
 def _language_sample(subject: str, text: str) -> str:
