@@ -283,6 +283,12 @@ def _decode_bytes(data: bytes, charset: str | None, notes: list[str] | None = No
         notes.append(f"UnknownCharset:{charset.strip()[:40]}")
     if codec in _WEAK_LABELS and _is_utf8(data):
         codec = "utf-8"
+    if codec in _WIDE_CODECS and data.isascii() and _reads_as_ascii_text(data):
+        # "utf-16" on plain ASCII text: read as labelled, every two letters become one
+        # CJK character.  Real UTF-16 text is half NULs or 0x09 bytes (Devanagari).
+        if notes is not None:
+            notes.append(f"CharsetMismatch:{codec}")
+        return data.decode("ascii")
     if codec:
         try:
             return data.decode(codec)
@@ -299,6 +305,14 @@ def _decode_bytes(data: bytes, charset: str | None, notes: list[str] | None = No
     if non_ascii - bad > bad:
         return text
     return data.decode("cp1252", "replace")
+
+
+_WIDE_CODECS = frozenset({"utf-16", "utf-16-le", "utf-16-be", "utf-32", "utf-32-le", "utf-32-be"})
+_ASCII_TEXT = bytes(range(0x20, 0x7F)) + b"\r\n"
+
+
+def _reads_as_ascii_text(data: bytes) -> bool:
+    return len(data.translate(None, _ASCII_TEXT)) <= len(data) // 20
 
 
 def _is_utf8(data: bytes) -> bool:
@@ -434,12 +448,21 @@ _ADDRESS_BAD = re.compile(r"[\s\x00-\x1f\x7f<>(),;:\"\[\]\\]")
 def _addresses(values: list[str]) -> list[tuple[str, str]]:
     """(display name, lower-cased bare address) pairs; unparseable entries are dropped."""
     result = []
-    for name, addr in email.utils.getaddresses([v[:MAX_ADDRESS_CHARS] for v in values]):
+    for name, addr in email.utils.getaddresses([_shortened(v) for v in values]):
         addr = addr.strip().strip("<>").lower()
         local, at, domain = addr.rpartition("@")
         if at and local and domain and len(addr) <= 320 and not _ADDRESS_BAD.search(addr):
             result.append((name, _valid_str(addr)))
     return result
+
+
+def _shortened(value: str) -> str:
+    """A value cut to MAX_ADDRESS_CHARS keeping its start and end: a sender's address
+    stands at the end, after a display name that may be as long as the sender likes."""
+    if len(value) <= MAX_ADDRESS_CHARS:
+        return value
+    half = MAX_ADDRESS_CHARS // 2
+    return value[:half] + value[-half:]
 
 
 def _bare(values: list[str]) -> list[str]:
