@@ -145,6 +145,9 @@ def test_format_flowed_is_joined_as_the_sender_wrote_it():
     delsp = parse_mail(("Subject: x\r\nContent-Type: text/plain; format=flowed; delsp=yes"
                         "\r\n\r\n" + split).encode())
     assert delsp.text == "Someone is threatening us with a knife."
+    command = parse_mail(b"Subject: x\r\nContent-Type: text/plain; format=flowed\r\n\r\n"
+                         b"#close \r\nCase solved, thank \r\nyou.")
+    assert command.text == "#close\nCase solved, thank you."  # a command keeps its own line
     fixed = parse_mail(("Subject: x\r\nContent-Type: text/plain\r\n\r\n" + split).encode())
     assert fixed.text == "Someone is thr\neatening us with a kni\nfe."  # not flowed: as sent
 

@@ -1035,7 +1035,10 @@ def _unflow(text: str, delsp: bool) -> str:
         if para and depth != para_depth:  # a flowed line must not run into another quote
             out.append(_quote_prefix(para_depth) + "".join(para))
             para = []
-        flowed = body.endswith(" ") and body != _FLOWED_SIGNATURE
+        # An officer's command ("#close ...") stands on its own line: clients that leave a
+        # typed trailing space after it must not glue the next line on to its argument.
+        flowed = (body.endswith(" ") and body != _FLOWED_SIGNATURE
+                  and not (not para and body.lstrip().startswith(("#", "＃"))))
         para.append(body[:-1] if flowed and delsp else body)
         para_depth = depth
         if not flowed:
