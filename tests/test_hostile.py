@@ -9,6 +9,7 @@ import base64
 import email
 import hashlib
 import os
+import random
 import time
 
 import pytest
@@ -285,7 +286,8 @@ def check_handled(conversation, store, mail: Hostile, served: bytes) -> list[str
     sender = mail.sender or (row["from_addr"] if mail.family == "stdlib" else "")
     if mail.answered and sender and sender not in rcpts:
         problems.append(f"not answered (sent to {sorted(rcpts)})")
-    if not mail.answered and row["from_addr"] and row["from_addr"] in rcpts - OFFICERS:
+    if (not mail.answered and not mail.family.startswith("mutated")
+            and row["from_addr"] and row["from_addr"] in rcpts - OFFICERS):
         problems.append(f"answered though it must not be: {row['from_addr']}")
     return problems
 
@@ -329,3 +331,29 @@ def test_each_mail_as_sent_is_taken_in_within_a_bounded_time(tmp_path):
         assert slowest[0] < PER_MAIL_SECONDS, slowest
     finally:
         desk.close()
+
+
+def mutated(mails: list[Hostile], rounds: int) -> list[Hostile]:
+    """Each small mail with bytes flipped and cut: what the generator did not think of."""
+    rng = random.Random(3676)
+    out = []
+    for n in range(rounds):
+        for mail in mails:
+            if len(mail.raw) > 200_000:
+                continue
+            data = bytearray(mail.raw)
+            for _ in range(rng.randint(1, 30)):
+                data[rng.randrange(len(data))] = rng.randrange(256)
+            data = data[: rng.randint(len(data) // 2, len(data))]
+            out.append(Hostile(f"mutated-{n}/{mail.name}", bytes(data),
+                               frozenset({"new", "unreadable", "autoreply", "bounce", "list",
+                                          "oversize", "followup", "status"}), answered=False))
+    return out
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(1800)
+def test_mutated_hostile_mails_through_the_real_flow(conversation):
+    # Any kind is sensible for a mangled mail; stored once, in bounded time, no injection.
+    mails = hostile_mails(big=False) + stdlib_or_skip()
+    run_through_the_desk(conversation, mutated(mails, 4))
