@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import fcntl
+import os
 from dataclasses import dataclass
 from datetime import datetime
 from typing import TextIO
@@ -31,7 +32,10 @@ class Desk:
         store = Store(config.data_dir, clock)
         desk = cls(config, store, Templates(default_templates_dir()), clock)
         if intake:
-            desk.lock = open(store.data_dir / "intake.lock", "w")  # noqa: SIM115 - held open
+            # Private like everything in the data directory (open() would make it 0644).
+            fd = os.open(store.data_dir / "intake.lock", os.O_WRONLY | os.O_CREAT, 0o600)
+            os.fchmod(fd, 0o600)  # a lock file left by an older version
+            desk.lock = os.fdopen(fd, "w")
             try:
                 fcntl.flock(desk.lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
             except BlockingIOError:

@@ -277,7 +277,15 @@ def test_nul_bytes() -> None:
 
 def test_forwarded_rfc822() -> None:
     m = load("forwarded_rfc822.eml")
-    assert m.text == "Sir, I received the attached threatening mail yesterday. Please look into it."
+    # Issue 11 item 5: the forwarded mail's words are read too, under a forward line.
+    assert m.text == (
+        "Sir, I received the attached threatening mail yesterday. Please look into it.\n\n"
+        "---------- Forwarded message ----------\n"
+        "From: unknown sender <no.name.2024@mailinator.example>\n"
+        "Date: Fri, 29 Nov 2024 23:59:00 +0530\nSubject: You will regret this\n"
+        "To: farhan.qureshi88@gmail.com\n\nWithdraw your complaint or you will regret it."
+    )
+    assert m.language == "en"
     (fwd,) = m.attachments
     assert fwd.filename == "You will regret this.eml" and fwd.content_type == "message/rfc822"
     assert b"Withdraw your complaint" in fwd.data
@@ -472,7 +480,8 @@ def test_attachment_count_is_capped() -> None:
 def test_forward_only_mail_shows_forwarded_text() -> None:
     inner = "Subject: inner\nContent-Type: text/plain\n\nthe forwarded words"
     m = parse_mail(multipart([("Content-Type: message/rfc822", inner)]))
-    assert m.text == "the forwarded words"
+    head = "---------- Forwarded message ----------\nSubject: inner"
+    assert m.text == f"{head}\n\nthe forwarded words"
     assert m.attachments[0].filename == "attachment-1.eml"
 
 
@@ -531,7 +540,7 @@ def test_attached_message_keeps_its_original_bytes() -> None:
         [("Content-Type: text/plain", "see attached"), ("Content-Type: message/rfc822", inner)]
     )
     m = parse_mail(raw)
-    assert m.text == "see attached"
+    assert m.text.startswith("see attached\n\n---------- Forwarded message ----------\n")
     (att,) = m.attachments
     assert att.data.endswith(b"\xff\xfe broken \xe0\xa6")
     assert b"Subject: inner\r\n" in att.data

@@ -44,7 +44,7 @@ from maildesk.mail.language import detect_language
 from maildesk.mail.patterns import is_reply_or_forward
 
 MAX_ATTACHMENTS = 100
-MAX_DEPTH = 20  # MIME nesting we follow; real mail rarely exceeds 5
+MAX_DEPTH = 20  # MIME nesting followed by recursion; below it the walk is flat
 MAX_PARTS = 1000  # parts visited per message
 MAX_HTML_CHARS = 1_000_000  # inscriptis needs ~0.7 s per MB of tag-dense HTML
 MAX_FILENAME_CHARS = 120
@@ -118,12 +118,13 @@ def parse_mail(raw: bytes) -> ParsedMail:
 def _parse(data: bytes) -> ParsedMail:
     notes: list[str] = []  # our own diagnostics, reported with the parser's defects
     error: str | None = None
+    mime = _limit_parts(data, notes)
     try:
-        msg = email.message_from_bytes(_limit_parts(data, notes), policy=email.policy.compat32)
+        msg = email.message_from_bytes(mime, policy=email.policy.compat32)
     except Exception as exc:  # e.g. RecursionError on absurdly nested multiparts
         error = f"MIME structure unreadable: {type(exc).__name__}"
         msg = email.parser.BytesParser(policy=email.policy.compat32).parsebytes(
-            data, headersonly=True
+            mime, headersonly=True
         )
     raw, headers = _collect_headers(msg, notes)
 
@@ -136,9 +137,17 @@ def _parse(data: bytes) -> ParsedMail:
     walker = _Walker(notes)
     if error is None:
         guard(lambda: walker.visit(msg, 0, walker.texts), None)
-        text, from_html = _visible_text(walker)
     else:
-        text, from_html = f"(unreadable mail, {len(data)} bytes)", False
+        # Too deep for the parser: the parts are read one by one, so that the resident's
+        # words at the bottom of the nesting are not lost with the structure.
+        guard(lambda: walker.visit_pieces(mime), None)
+    text, from_html = _visible_text(walker)
+    if error is not None:
+        if text:  # read piece by piece: what the parser could not do was done another way
+            notes.append(f"MimeReadPieceByPiece:{error.rpartition(' ')[2]}")
+            error = None
+        else:
+            text = f"(unreadable mail, {len(data)} bytes)"
     html_source = _shown_html(walker) if from_html else ""
 
     subject = guard(lambda: _one_line((headers.get("subject") or ("",))[0]), "")
@@ -278,6 +287,12 @@ def _decode_bytes(data: bytes, charset: str | None, notes: list[str] | None = No
         notes.append(f"UnknownCharset:{charset.strip()[:40]}")
     if codec in _WEAK_LABELS and _is_utf8(data):
         codec = "utf-8"
+    if codec in _WIDE_CODECS and data.isascii() and _reads_as_ascii_text(data):
+        # "utf-16" on plain ASCII text: read as labelled, every two letters become one
+        # CJK character.  Real UTF-16 text is half NULs or 0x09 bytes (Devanagari).
+        if notes is not None:
+            notes.append(f"CharsetMismatch:{codec}")
+        return data.decode("ascii")
     if codec:
         try:
             return data.decode(codec)
@@ -294,6 +309,14 @@ def _decode_bytes(data: bytes, charset: str | None, notes: list[str] | None = No
     if non_ascii - bad > bad:
         return text
     return data.decode("cp1252", "replace")
+
+
+_WIDE_CODECS = frozenset({"utf-16", "utf-16-le", "utf-16-be", "utf-32", "utf-32-le", "utf-32-be"})
+_ASCII_TEXT = bytes(range(0x20, 0x7F)) + b"\r\n"
+
+
+def _reads_as_ascii_text(data: bytes) -> bool:
+    return len(data.translate(None, _ASCII_TEXT)) <= len(data) // 20
 
 
 def _is_utf8(data: bytes) -> bool:
@@ -429,12 +452,21 @@ _ADDRESS_BAD = re.compile(r"[\s\x00-\x1f\x7f<>(),;:\"\[\]\\]")
 def _addresses(values: list[str]) -> list[tuple[str, str]]:
     """(display name, lower-cased bare address) pairs; unparseable entries are dropped."""
     result = []
-    for name, addr in email.utils.getaddresses([v[:MAX_ADDRESS_CHARS] for v in values]):
+    for name, addr in email.utils.getaddresses([_shortened(v) for v in values]):
         addr = addr.strip().strip("<>").lower()
         local, at, domain = addr.rpartition("@")
         if at and local and domain and len(addr) <= 320 and not _ADDRESS_BAD.search(addr):
             result.append((name, _valid_str(addr)))
     return result
+
+
+def _shortened(value: str) -> str:
+    """A value cut to MAX_ADDRESS_CHARS keeping its start and end: a sender's address
+    stands at the end, after a display name that may be as long as the sender likes."""
+    if len(value) <= MAX_ADDRESS_CHARS:
+        return value
+    half = MAX_ADDRESS_CHARS // 2
+    return value[:half] + value[-half:]
 
 
 def _bare(values: list[str]) -> list[str]:
@@ -622,18 +654,21 @@ class _Walker:
     def __init__(self, notes: list[str]) -> None:
         self.notes = notes
         self.texts: list[tuple[str, bool]] = []  # (text or HTML, is_html) in document order
-        self.nested_texts: list[tuple[str, bool]] = []  # text of attached messages
         self.attachments: list[Attachment] = []
         self.defects: list[str] = []
         self.failed: list[str] = []
+        self.returned: list[tuple[str, bool]] = []  # text of a report's returned mail
         self.report_type: str | None = None  # None: not a multipart/report
         self.parts = 0
 
     def visit(self, part: Message, depth: int, texts: list[tuple[str, bool]] | None) -> None:
         """Visit one part; body text goes to ``texts`` (None: a non-chosen alternative)."""
         self.parts += 1
-        if self.parts > MAX_PARTS or depth > MAX_DEPTH:
+        if self.parts > MAX_PARTS:
             self.notes.append("MimeLimitExceeded")
+            return
+        if depth > MAX_DEPTH:
+            self._deep(part, texts)
             return
         self.defects.extend(type(d).__name__ for d in getattr(part, "defects", ()))
         info = _part_info(part)
@@ -641,6 +676,51 @@ class _Walker:
             self._container(part, info, depth, texts)
         else:
             self._leaf(part, info, depth, texts)
+
+    def _deep(self, top: Message, texts: list[tuple[str, bool]] | None) -> None:
+        """Below MAX_DEPTH the tree is walked without recursion, so that hostile nesting
+        cannot hide the words at its bottom: every container reads as multipart/mixed, an
+        alternative keeps its plain text branch, an attached message's parts join the walk."""
+        self.notes.append("MimeNestingFlattened")
+        stack = [top]
+        while stack:
+            part = stack.pop()
+            if part is not top:
+                self.parts += 1
+            if self.parts > MAX_PARTS:
+                self.notes.append("MimeLimitExceeded")
+                return
+            self.defects.extend(type(d).__name__ for d in getattr(part, "defects", ()))
+            info = _part_info(part)
+            if not part.is_multipart():
+                self._leaf(part, info, MAX_DEPTH, texts)
+                continue
+            children = [c for c in part.get_payload() if isinstance(c, Message)]
+            if info.content_type == "message/delivery-status":
+                for block in children:
+                    self._dsn_fields({str(k).lower(): _to_text(v) for k, v in block.raw_items()})
+                continue
+            if info.content_type == "multipart/alternative":
+                plain = [c for c in children if c.get_content_type() == "text/plain"]
+                children = plain[:1] or children[:1]
+            stack.extend(reversed(children))
+
+    def visit_pieces(self, data: bytes) -> None:
+        """A mail whose structure the parser cannot follow: the body is cut at every
+        boundary-looking line and each piece read as a part of its own."""
+        starts = [m.end() for m in _BOUNDARY_LINE.finditer(data)]
+        ends = [m.start() for m in _BOUNDARY_LINE.finditer(data)][1:] + [len(data)]
+        parser = email.parser.BytesParser(policy=email.policy.compat32)
+        for start, end in zip(starts, ends, strict=True):  # before the first: a preamble
+            piece = data[start:end].lstrip(b"\r\n")
+            # A container's piece holds only its headers (its parts are pieces of their own):
+            # it is neither parsed whole (the parser compiles a pattern for each boundary)
+            # nor counted against MAX_PARTS, or deep nesting would use it all up.
+            head = parser.parsebytes(piece, headersonly=True)
+            if not _part_info(head).content_type.startswith("multipart/"):
+                self.visit(parser.parsebytes(piece), MAX_DEPTH, self.texts)
+                if self.parts >= MAX_PARTS:
+                    break
 
     def _container(
         self, part: Message, info: _PartInfo, depth: int, texts: list[tuple[str, bool]] | None
@@ -651,7 +731,7 @@ class _Walker:
             for block in children:
                 self._dsn_fields({str(k).lower(): _to_text(v) for k, v in block.raw_items()})
         elif ctype in ("message/rfc822", "message/global"):
-            self._attached_message(part, info, children, depth)
+            self._attached_message(part, info, children, depth, texts)
         elif ctype.startswith("message/"):
             pass  # disposition-notification fields and the like: nothing to show or keep
         elif ctype == "multipart/alternative":
@@ -701,7 +781,10 @@ class _Walker:
             or ctype not in ("text/plain", "text/html")
         ):
             self._attach(part, info, ctype)
-            return
+            # Plain text shown inline is body text even with a file name (phone clients and
+            # Apple Mail write the resident's words so): it is kept as a file and read too.
+            if not (ctype == "text/plain" and info.disposition == "inline"):
+                return
         if texts is None:
             return
         raw = _payload_bytes(part, info.cte)
@@ -709,8 +792,11 @@ class _Walker:
         if ctype == "text/html" and not charset:
             found = _META_CHARSET.search(raw[:4096])
             charset = found.group(1).decode("ascii") if found else None
+        text = _decode_bytes(raw, charset, self.notes)
+        if ctype == "text/plain" and info.params.get("format", "").strip().lower() == "flowed":
+            text = _unflow(text, info.params.get("delsp", "").strip().lower() == "yes")
         # HTML is converted later, and only if its alternative is the one shown.
-        texts.append((_decode_bytes(raw, charset, self.notes), ctype == "text/html"))
+        texts.append((text, ctype == "text/html"))
 
     def _recover_multipart(self, part: Message, info: _PartInfo) -> Message | None:
         """Re-parse a multipart body with the first boundary-looking line, if there is one."""
@@ -732,7 +818,12 @@ class _Walker:
         return recovered
 
     def _attached_message(
-        self, part: Message, info: _PartInfo, children: list[Message], depth: int
+        self,
+        part: Message,
+        info: _PartInfo,
+        children: list[Message],
+        depth: int,
+        texts: list[tuple[str, bool]] | None,
     ) -> None:
         inner = children[0] if children else None
         data = b""
@@ -741,10 +832,17 @@ class _Walker:
                 data = _serialise(inner, depth)
             except Exception as exc:
                 self.notes.append(f"ExtractionFailed:serialise:{type(exc).__name__}")
-            # Its text is kept aside: shown only if the outer mail has none (a bare forward).
+            # "My neighbour sent me this": the forwarded words are the complaint, so they are
+            # read where they stand, under a forward line (already rendered: the inner
+            # files stay inside the .eml).  A report's returned mail (a bounce quoting our
+            # own answer) is no one's words: shown only if the report says nothing itself.
             nested = _Walker(self.notes)
             nested.visit(inner, depth + 1, nested.texts)
-            self.nested_texts.extend(nested.texts)
+            block = (_forward_head(inner) + _visible_text(nested)[0], False)
+            if self.report_type is not None:
+                self.returned.append(block)
+            elif texts is not None:
+                texts.append(block)
         ctype = info.content_type if info.content_type.startswith("message/") else "message/rfc822"
         self._attach(part, info, ctype, data)
 
@@ -902,8 +1000,8 @@ def _visible_text(walker: _Walker) -> tuple[str, bool]:
                 out.append((text, is_html))
         return out
 
-    # A bare "forward as attachment" has no text of its own: show the forwarded text.
-    pieces = render(walker.texts) or render(walker.nested_texts)
+    # A bounce whose only text is the mail it returns shows that mail.
+    pieces = render(walker.texts) or render(walker.returned)
     return "\n\n".join(t for t, _ in pieces), any(is_html for _, is_html in pieces)
 
 
@@ -911,6 +1009,58 @@ def _shown_html(walker: _Walker) -> str:
     """The HTML bodies behind the shown text, for quote containers (mail.html_quotes)."""
     parts = walker.texts if any(t.strip() for t, _ in walker.texts) else walker.nested_texts
     return "\n".join(body[:MAX_HTML_CHARS] for body, is_html in parts if is_html)
+
+
+FORWARD_LINE = "---------- Forwarded message ----------"
+_FORWARD_FIELDS = ("from", "date", "subject", "to")
+
+
+def _forward_head(msg: Message) -> str:
+    """The forward line and the forwarded mail's From/Date/Subject/To, as mail clients show
+    a forward inline; each value decoded and one line, capped."""
+    found: dict[str, str] = {}
+    for name, value in msg.raw_items():
+        key = _to_text(name).strip().lower()
+        if key in _FORWARD_FIELDS and key not in found:
+            text = _one_line(_decode_words(_FOLD.sub("", _to_text(value))[:MAX_PARAM_CHARS]))
+            found[key] = f"{key.capitalize()}: {text[:300]}"
+    return "\n".join([FORWARD_LINE, *(found[k] for k in _FORWARD_FIELDS if k in found)]) + "\n\n"
+
+
+_FLOWED_SIGNATURE = "-- "
+
+
+def _unflow(text: str, delsp: bool) -> str:
+    """RFC 3676 format=flowed: a line ending in a space goes on in the next line of the same
+    quote depth (with DelSp=yes that space was added by the sender's client and is dropped);
+    a leading space was added to "stuff" the line.  Without this, a phrase wrapped by the
+    sender's client reads as two lines, and with DelSp a word split in two stays split."""
+    out: list[str] = []
+    para: list[str] = []
+    para_depth = 0
+    for line in text.replace("\r\n", "\n").replace("\r", "\n").split("\n"):
+        body = line.lstrip(">")
+        depth = len(line) - len(body)
+        body = body[1:] if body.startswith(" ") else body
+        if para and depth != para_depth:  # a flowed line must not run into another quote
+            out.append(_quote_prefix(para_depth) + "".join(para))
+            para = []
+        # An officer's command ("#close ...") stands on its own line: clients that leave a
+        # typed trailing space after it must not glue the next line on to its argument.
+        flowed = (body.endswith(" ") and body != _FLOWED_SIGNATURE
+                  and not (not para and body.lstrip().startswith(("#", "＃"))))
+        para.append(body[:-1] if flowed and delsp else body)
+        para_depth = depth
+        if not flowed:
+            out.append(_quote_prefix(depth) + "".join(para))
+            para = []
+    if para:
+        out.append(_quote_prefix(para_depth) + "".join(para))
+    return "\n".join(out)
+
+
+def _quote_prefix(depth: int) -> str:
+    return ">" * depth + " " if depth else ""
 
 
 def _language_sample(subject: str, text: str) -> str:

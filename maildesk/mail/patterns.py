@@ -7,7 +7,12 @@ import re
 
 # BHL-2611-0007: station code, year and month (YYMM), number in the month.
 _CODE = r"[A-Z]{2,6}-\d{4}-\d{4,6}"
-CODE = re.compile(rf"\b({_CODE})\b", re.IGNORECASE)  # anywhere in a subject or a line
+# Not inside another word: \b knows letters and digits of every script but not the vowel
+# signs and viramas of Devanagari and Bengali (nor combining accents and joiners), so
+# "BHL-2611-0007ि" would read as a code.  Indic letters, marks and digits all count as word;
+# the danda (।, ॥) ends a sentence and does not.
+_WORD = r"\w\u0300-\u036f\u0900-\u0963\u0966-\u0dff\u200c\u200d"
+CODE = re.compile(rf"(?<![{_WORD}])({_CODE})(?![{_WORD}])", re.IGNORECASE)  # in any text
 CODE_ALONE = re.compile(rf"^{_CODE}$", re.IGNORECASE)  # an argument that must be a code
 
 # "STATUS <code>", in English, Bengali, Hindi and Marathi, at the start of a line.

@@ -91,8 +91,12 @@ class FairLock:
 
 
 def _private_dir(path: Path) -> Path:
+    # mkdir's mode holds for the last directory only: "raw/" made on the way to "raw/ab/"
+    # would be left open to everyone's listing, so each directory made here is closed.
+    missing = [p for p in (path, *path.parents) if not p.exists()]
     path.mkdir(parents=True, exist_ok=True, mode=0o700)
-    os.chmod(path, 0o700)
+    for made in (path, *missing):
+        os.chmod(made, 0o700)
     return path
 
 
