@@ -31,7 +31,7 @@ How a mail is scored (every number comes from the rules file):
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from itertools import accumulate
 
@@ -59,6 +59,7 @@ _WHERE = ("subject", "text", "quoted text", "subject of a reply")
 _SUBJECT, _TEXT, _QUOTED, _REPLY = 0, 1, 2, 3
 _CONTENT = ("urgent", "semi_urgent", "non_urgent")
 _PRIORITY = {kind: i for i, kind in enumerate(CONTENT_PRIORITY)}
+_HARM_KINDS = ("harm", "who")
 
 
 @dataclass(frozen=True)
@@ -179,13 +180,13 @@ def _together(rules: Rules, parts: list[Match], sentence: list[int], tokens: lis
     found: dict[tuple[int, int], dict[int, Match]] = {}  # (whole, sentence) -> part -> match
     for match in parts:
         key = (match.phrase.whole, sentence[match.start])
-        found.setdefault(key, {}).setdefault(id(match.phrase), match)
+        found.setdefault(key, {}).setdefault(match.phrase.part, match)
     result: list[Match] = []
     used: list[Match] = []
     shown: dict[Match, str] = {}
     for (whole, _), by_part in found.items():
         phrase = rules.phrases[whole]
-        if len(by_part) < len(phrase.parts):
+        if len(by_part) < phrase.count:
             continue
         ordered = sorted(by_part.values(), key=lambda m: m.start)
         match = Match(phrase, ordered[0].start, ordered[-1].end)
@@ -291,6 +292,46 @@ def _listed(matches: Iterable[Match], tokens: list[str], where: list[int]) -> st
     return ", ".join(shown)
 
 
+def _harms(rules: Rules, found: list[Match], kept: list[Match], tokens: list[str],
+           where: list[int], sentence: list[int],
+           contexts: dict[int, list[tuple[str, Match]]],
+           negated_by: Callable[[Match], Match | None]
+           ) -> tuple[list[tuple[str, str]], list[tuple[str, str]]]:
+    """The categories of harm the mail touches and who is at risk, as (name, words shown).
+
+    A harm counts where it is told as present: not in a quoted tail, not inside a trap ("fire
+    NOC"), not negated in its own clause (a negation elsewhere, "nobody is hurt", reaches
+    only its own fact), and not in a sentence whose context ends it (long ago, a film, the
+    matter resolved).  A time word such as "yesterday" does not end a harm: "he left
+    yesterday" does not age "they called demanding ransom"."""
+    if not found:
+        return [], []
+    traps = bytearray(len(tokens))
+    for match in kept:
+        if match.phrase.kind == "trap":
+            for i in range(match.start, match.end):
+                traps[i] = 1
+    harms: dict[str, str] = {}
+    who: dict[str, str] = {}
+    for match in sorted(found, key=lambda m: m.start):
+        table = harms if match.phrase.kind == "harm" else who
+        name = match.phrase.scope
+        if name in table or where[match.start] in (_QUOTED, _REPLY):
+            continue
+        if any(traps[i] for i in range(match.start, match.end)):
+            continue
+        if match.phrase.kind == "harm" and negated_by(match) is not None:
+            continue
+        ends = {context for context, _ in contexts.get(sentence[match.start], ())}
+        if match.phrase.kind == "harm" and ends & set(rules.harm_ends):
+            continue
+        words = " ".join(tokens[match.start:match.end])
+        table[name] = f'"{words[:57] + "..." if len(words) > 60 else words}"'
+    if not harms:
+        return [], []
+    return list(harms.items()), list(who.items())
+
+
 def classify(rules: Rules, subject: str, text: str) -> Classification:
     """Score the subject (weighted more) and the text against the configured rules."""
     info = _words(_segments(subject or "", text or "", rules.max_chars))
@@ -302,6 +343,7 @@ def classify(rules: Rules, subject: str, text: str) -> Classification:
         starts[i] = 1
 
     negations: list[Match] = []
+    harm_found: list[Match] = []
     competing: list[Match] = []
     parts: list[Match] = []
     for match in found:
@@ -312,15 +354,19 @@ def classify(rules: Rules, subject: str, text: str) -> Classification:
             negations.append(match)
         elif kind == "part":
             parts.append(match)
+        elif kind in _HARM_KINDS:
+            harm_found.append(match)
         else:
             competing.append(match)
     kept, hidden = _resolve(competing, n)
     together, used_parts, shown_as = _together(rules, parts, sentence, tokens)
+    harm_found += [m for m in together if m.phrase.kind in _HARM_KINDS]
+    together = [m for m in together if m.phrase.kind not in _HARM_KINDS]
 
     clause = list(accumulate(starts[:n]))  # clause number of each word
     inside = bytearray(n)  # words of kept content phrases: a negation there negates nothing
-    for match in (*kept, *used_parts):
-        if match.phrase.kind in _CONTENT or match.phrase.kind in ("trap", "part"):
+    for match in (*kept, *used_parts, *harm_found):
+        if match.phrase.kind in _CONTENT or match.phrase.kind in ("trap", "part", "harm"):
             for i in range(match.start, match.end):
                 inside[i] = 1
     cue_ending: dict[int, Match] = {}  # last word -> negation that reaches forward
@@ -448,14 +494,28 @@ def classify(rules: Rules, subject: str, text: str) -> Classification:
             reported.add(note)
             reasons.append(note)
     semi = urgent + by_kind["semi_urgent"] - by_kind["non_urgent"]
+    harms, at_risk = _harms(rules, harm_found, kept, tokens, where, sentence, contexts,
+                            negated_by)
+    over = bool(calm)
     reasons = reasons[:MAX_REASONS]
-    if not best:
+    if harms:
+        reasons[:0] = [f"harm: {name.replace('_', ' ')}: {shown}" for name, shown in harms]
+        if at_risk:
+            reasons.insert(len(harms), "at risk: " + ", ".join(
+                f"{name.replace('_', ' ')} ({shown})" for name, shown in at_risk))
+    if not best and not harms:
         reasons.append("no urgent or semi-urgent phrase found")
     summary = (f"urgent score {_fmt(urgent)} (urgent from {_fmt(rules.urgent_threshold)}), "
                f"semi-urgent score {_fmt(max(semi, 0.0))} "
                f"(semi-urgent from {_fmt(rules.semi_urgent_threshold)})")
     reasons.append(summary)
     if urgent >= rules.urgent_threshold:
+        return Classification("urgent", round(urgent, 3), tuple(reasons), urgent, semi)
+    close = urgent >= rules.close_fraction * rules.urgent_threshold
+    if not over and (harms or close):
+        why = ("touches a category of harm with no sign that it is over" if harms else
+               f"urgent score within {_fmt(1 - rules.close_fraction)} of the line")
+        reasons.append(f"close to urgent: treated as urgent ({why})")
         return Classification("urgent", round(urgent, 3), tuple(reasons), urgent, semi)
     if semi >= rules.semi_urgent_threshold:
         return Classification("semi_urgent", round(semi, 3), tuple(reasons), urgent, semi)

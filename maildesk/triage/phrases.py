@@ -32,6 +32,7 @@ LANGUAGES = ("en", "hi", "bn", "mr", "hi-latn", "bn-latn", "any")
 DEFAULT_WEIGHTS = {"urgent": 6.0, "semi_urgent": 3.0, "non_urgent": 0.5, "now": 2.0}
 GAP = "..."  # a phrase word standing for up to `gap_words` words of any kind
 TOGETHER = " + "  # "a + b": both parts in one sentence, in any order, as far apart as they are
+EITHER = " / "  # "a b / c d": either whole phrase (where "|" gives one word of several)
 MAX_PARTS = 4
 MAX_VARIANTS = 256  # spellings one phrase may expand to through a|b alternatives
 
@@ -42,8 +43,14 @@ CONTENT_PRIORITY = ("trap", "urgent", "semi_urgent", "calm", "now", "time", "non
 
 TOP_LEVEL = {
     "thresholds", "weights", "max_chars", "gap_words", "negation", "now", "contexts", "calm",
-    "traps", "phrases",
+    "traps", "phrases", "harm", "at_risk", "close_to_urgent",
 }
+# The categories of harm the policy is about (TRIAGE.md): a mail touching one of them, with
+# no sign that it is over, is urgent.  Who is at risk is named in the reasons.
+HARM = ("threat_to_life", "violence_now", "missing_minor_or_vulnerable",
+        "kidnap_confinement_extortion", "sexual_assault", "suicide_self_harm",
+        "fire_gas_collapse", "weapon", "injured_helpless")
+AT_RISK = ("child", "elderly", "woman_alone", "third_person")
 
 
 @dataclass(frozen=True)
@@ -57,6 +64,8 @@ class Phrase:
     scope: str = ""  # for kind "time": the name of its context
     parts: tuple[int, ...] = ()  # for an "a + b" phrase: the ids of its part phrases
     whole: int = -1  # for kind "part": the id of the "a + b" phrase
+    part: int = 0  # for kind "part": which part of it (a part may have several phrases)
+    count: int = 0  # for an "a + b" phrase: how many parts it has
     # per word of the phrase: its spellings as (normalised words, as written, any ending);
     # () for "..."; used to show officers the matched words in the rule's own spelling
     slots: tuple[tuple[tuple[tuple[str, ...], str, bool], ...], ...] = field(
@@ -252,6 +261,8 @@ class Rules:
     contexts: dict[str, Context] = field(repr=False)
     now_max_boost: float
     calm_factor: float
+    close_fraction: float = 1.0  # urgent score from this share of the threshold: urgent
+    harm_ends: tuple[str, ...] = ()  # contexts in whose sentences a harm is not present
     source: str = ""
 
     def count(self, kind: str) -> int:
@@ -394,7 +405,7 @@ def compile_rules(data: dict, path: Path) -> Rules:
     matcher = Matcher()
 
     def add(kind: str, language: str, text: str, weight: float, line: int,
-            scope: str = "", whole: int = -1) -> int:
+            scope: str = "", whole: int = -1, part: int = 0) -> int:
         variants, slots = _spellings(text, kind not in WHOLE_WORD_KINDS)
         if not variants:
             raise r.fail(line, f"{text!r} has no words to match")
@@ -405,22 +416,29 @@ def compile_rules(data: dict, path: Path) -> Rules:
                 raise r.fail(line, f"{text!r}: '{GAP}' must stand between two words")
         index = len(phrases)
         phrases.append(Phrase(text, kind, weight, language, line, scope, slots=slots,
-                              whole=whole))
+                              whole=whole, part=part))
         for variant in variants:
             matcher.add(index, variant)
         return index
 
-    def add_phrase(kind: str, language: str, text: str, weight: float, line: int) -> None:
+    def add_phrase(kind: str, language: str, text: str, weight: float, line: int,
+                   scope: str = "") -> None:
         if TOGETHER not in text:
-            add(kind, language, text, weight, line)
+            for alternative in text.split(EITHER):
+                add(kind, language, alternative.strip(), weight, line, scope)
             return
         pieces = [piece.strip() for piece in text.split(TOGETHER.strip())]
         if not 2 <= len(pieces) <= MAX_PARTS or not all(pieces):
             raise r.fail(line, f"{text!r}: 'a + b' takes 2 to {MAX_PARTS} non-empty parts")
         index = len(phrases)
-        phrases.append(Phrase(text, kind, weight, language, line))
-        ids = tuple(add("part", language, piece, 0.0, line, whole=index) for piece in pieces)
-        phrases[index] = Phrase(text, kind, weight, language, line, parts=ids)
+        phrases.append(Phrase(text, kind, weight, language, line, scope))
+        ids = []
+        for slot, piece in enumerate(pieces):
+            for alternative in piece.split(EITHER):  # one part, several whole phrases
+                ids.append(add("part", language, alternative.strip(), 0.0, line,
+                               whole=index, part=slot))
+        phrases[index] = Phrase(text, kind, weight, language, line, scope, parts=tuple(ids),
+                                count=len(pieces))
 
     # --- thresholds and weights ---
     thresholds = r.mapping(data.get("thresholds"), "thresholds", r.line_of(data, "thresholds"))
@@ -507,6 +525,29 @@ def compile_rules(data: dict, path: Path) -> Rules:
                                              r.line_of(data, "traps"), None):
         add("trap", language, text, 0.0, line)
 
+    # --- harm categories and who is at risk ---
+    for section, kind, names in (("harm", "harm", HARM), ("at_risk", "who", AT_RISK)):
+        table = r.mapping(data.get(section), section, r.line_of(data, section))
+        for name, languages in table.items():
+            if name not in names:
+                raise r.fail(r.line_of(table, name), f"{section}.{name}: unknown; use "
+                             f"{', '.join(names)}")
+            for language, text, _, line in r.entries(languages, f"{section}.{name}",
+                                                     r.line_of(table, name), None):
+                add_phrase(kind, language, text, 0.0, line, str(name))
+    close = r.mapping(data.get("close_to_urgent"), "close_to_urgent",
+                      r.line_of(data, "close_to_urgent"))
+    for key in close:
+        if key not in ("fraction", "harm_ends_in"):
+            raise r.fail(r.line_of(close, key), f"close_to_urgent.{key}: use fraction or "
+                         "harm_ends_in")
+    close_fraction = r.number(close, "fraction", 1.0, "close_to_urgent", 0.1, 1.0)
+    harm_ends = close.get("harm_ends_in") or []
+    for name in harm_ends:
+        if name not in times:
+            raise r.fail(r.line_of(close, "harm_ends_in"),
+                         f"close_to_urgent.harm_ends_in: {name!r} is not a context")
+
     # --- phrases ---
     table = r.mapping(data.get("phrases"), "phrases", r.line_of(data, "phrases"))
     for urgency, languages in table.items():
@@ -534,6 +575,8 @@ def compile_rules(data: dict, path: Path) -> Rules:
         contexts=times,
         now_max_boost=now_max_boost,
         calm_factor=calm_factor,
+        close_fraction=close_fraction,
+        harm_ends=tuple(str(name) for name in harm_ends),
         source=str(path),
     )
 
