@@ -230,6 +230,8 @@ def main() -> None:
                         help="only the writers' sets of tests/triage/writers/")
     parser.add_argument("--measure", type=Path, action="append", default=[],
                         help="measure a writer's JSON-lines file (before tuning on it)")
+    parser.add_argument("--skip", type=int, default=0,
+                        help="with --measure: leave out the first N mails (already tuned on)")
     parser.add_argument("--show-errors", action="store_true",
                         help="with --writers or --measure: list the misclassified mails")
     args = parser.parse_args()
@@ -237,8 +239,8 @@ def main() -> None:
     rules = read_rules(HERE.parent / "config" / "rules.yaml")
     if args.measure:
         for path in args.measure:
-            writer_figures(str(path), read_cases(path, path.parent.name), rules,
-                           args.show_errors)
+            cases = read_cases(path, path.parent.name)[args.skip:]
+            writer_figures(f"{path} from mail {args.skip + 1}", cases, rules, args.show_errors)
         return
     if args.writers:
         writers(rules, args.show_errors)
