@@ -318,7 +318,9 @@ def _harms(rules: Rules, found: list[Match], kept: list[Match], tokens: list[str
         name = match.phrase.scope
         if name in table or where[match.start] in (_QUOTED, _REPLY):
             continue
-        if any(traps[i] for i in range(match.start, match.end)):
+        # inside a trap ("fire NOC"): for "a + b", the words of a part, not those between
+        if traps[match.start] or traps[match.end - 1] or (
+                not match.phrase.parts and any(traps[match.start:match.end])):
             continue
         if match.phrase.kind == "harm" and negated_by(match) is not None:
             continue
