@@ -59,7 +59,7 @@ _WHERE = ("subject", "text", "quoted text", "subject of a reply")
 _SUBJECT, _TEXT, _QUOTED, _REPLY = 0, 1, 2, 3
 _CONTENT = ("urgent", "semi_urgent", "non_urgent")
 _PRIORITY = {kind: i for i, kind in enumerate(CONTENT_PRIORITY)}
-_HARM_KINDS = ("harm", "who")
+_HARM_KINDS = ("harm", "who", "concern")
 
 
 @dataclass(frozen=True)
@@ -296,8 +296,9 @@ def _harms(rules: Rules, found: list[Match], kept: list[Match], tokens: list[str
            where: list[int], sentence: list[int],
            contexts: dict[int, list[tuple[str, Match]]],
            negated_by: Callable[[Match], Match | None]
-           ) -> tuple[list[tuple[str, str]], list[tuple[str, str]]]:
-    """The categories of harm the mail touches and who is at risk, as (name, words shown).
+           ) -> tuple[list[tuple[str, str]], list[tuple[str, str]], list[tuple[str, str]]]:
+    """The categories of harm the mail touches, who is at risk, and the semi-urgent concerns
+    it touches, each as (name, words shown).
 
     A harm counts where it is told as present: not in a quoted tail, not inside a trap ("fire
     NOC"), not negated in its own clause (a negation elsewhere, "nobody is hurt", reaches
@@ -305,16 +306,16 @@ def _harms(rules: Rules, found: list[Match], kept: list[Match], tokens: list[str
     matter resolved).  A time word such as "yesterday" does not end a harm: "he left
     yesterday" does not age "they called demanding ransom"."""
     if not found:
-        return [], []
+        return [], [], []
     traps = bytearray(len(tokens))
     for match in kept:
         if match.phrase.kind == "trap":
             for i in range(match.start, match.end):
                 traps[i] = 1
-    harms: dict[str, str] = {}
-    who: dict[str, str] = {}
+    tables: dict[str, dict[str, str]] = {"harm": {}, "who": {}, "concern": {}}
     for match in sorted(found, key=lambda m: m.start):
-        table = harms if match.phrase.kind == "harm" else who
+        kind = match.phrase.kind
+        table = tables[kind]
         name = match.phrase.scope
         if name in table or where[match.start] in (_QUOTED, _REPLY):
             continue
@@ -322,16 +323,15 @@ def _harms(rules: Rules, found: list[Match], kept: list[Match], tokens: list[str
         if traps[match.start] or traps[match.end - 1] or (
                 not match.phrase.parts and any(traps[match.start:match.end])):
             continue
-        if match.phrase.kind == "harm" and negated_by(match) is not None:
+        if kind != "who" and negated_by(match) is not None:
             continue
         ends = {context for context, _ in contexts.get(sentence[match.start], ())}
-        if match.phrase.kind == "harm" and ends & set(rules.harm_ends):
+        if kind != "who" and ends & set(rules.harm_ends):
             continue
         words = " ".join(tokens[match.start:match.end])
         table[name] = f'"{words[:57] + "..." if len(words) > 60 else words}"'
-    if not harms:
-        return [], []
-    return list(harms.items()), list(who.items())
+    harms, who, concerns = (list(tables[k].items()) for k in ("harm", "who", "concern"))
+    return harms, (who if harms else []), concerns
 
 
 def classify(rules: Rules, subject: str, text: str) -> Classification:
@@ -368,7 +368,8 @@ def classify(rules: Rules, subject: str, text: str) -> Classification:
     clause = list(accumulate(starts[:n]))  # clause number of each word
     inside = bytearray(n)  # words of kept content phrases: a negation there negates nothing
     for match in (*kept, *used_parts, *harm_found):
-        if match.phrase.kind in _CONTENT or match.phrase.kind in ("trap", "part", "harm"):
+        if match.phrase.kind in _CONTENT or match.phrase.kind in ("trap", "part", "harm",
+                                                                   "concern"):
             for i in range(match.start, match.end):
                 inside[i] = 1
     cue_ending: dict[int, Match] = {}  # last word -> negation that reaches forward
@@ -496,8 +497,8 @@ def classify(rules: Rules, subject: str, text: str) -> Classification:
             reported.add(note)
             reasons.append(note)
     semi = urgent + by_kind["semi_urgent"] - by_kind["non_urgent"]
-    harms, at_risk = _harms(rules, harm_found, kept, tokens, where, sentence, contexts,
-                            negated_by)
+    harms, at_risk, concerns = _harms(rules, harm_found, kept, tokens, where, sentence,
+                                      contexts, negated_by)
     over = bool(calm)
     reasons = reasons[:MAX_REASONS]
     if harms:
@@ -521,4 +522,9 @@ def classify(rules: Rules, subject: str, text: str) -> Classification:
         return Classification("urgent", round(urgent, 3), tuple(reasons), urgent, semi)
     if semi >= rules.semi_urgent_threshold:
         return Classification("semi_urgent", round(semi, 3), tuple(reasons), urgent, semi)
+    if concerns:
+        reasons.append("needs action within a day: " + ", ".join(
+            f"{name.replace('_', ' ')} {shown}" for name, shown in concerns))
+        return Classification("semi_urgent", round(max(semi, 0.0), 3), tuple(reasons), urgent,
+                              semi)
     return Classification("non_urgent", round(max(semi, 0.0), 3), tuple(reasons), urgent, semi)

@@ -43,7 +43,7 @@ CONTENT_PRIORITY = ("trap", "urgent", "semi_urgent", "calm", "now", "time", "non
 
 TOP_LEVEL = {
     "thresholds", "weights", "max_chars", "gap_words", "negation", "now", "contexts", "calm",
-    "traps", "phrases", "harm", "at_risk", "close_to_urgent",
+    "traps", "phrases", "harm", "at_risk", "close_to_urgent", "concern",
 }
 # The categories of harm the policy is about (TRIAGE.md): a mail touching one of them, with
 # no sign that it is over, is urgent.  Who is at risk is named in the reasons.
@@ -51,6 +51,11 @@ HARM = ("threat_to_life", "violence_now", "missing_minor_or_vulnerable",
         "kidnap_confinement_extortion", "sexual_assault", "suicide_self_harm",
         "fire_gas_collapse", "weapon", "injured_helpless")
 AT_RISK = ("child", "elderly", "woman_alone", "third_person")
+# What needs police action within about a day (TRIAGE.md, semi-urgent): a mail touching one
+# of these, told as present or recent, is at least semi-urgent.
+CONCERN = ("theft_or_snatching", "harassment", "suspicious_presence", "cyber_fraud",
+           "threatening_messages", "hazard", "illegal_activity", "recent_assault",
+           "missing_adult", "attempted_break_in", "road_dispute")
 
 
 @dataclass(frozen=True)
@@ -526,7 +531,8 @@ def compile_rules(data: dict, path: Path) -> Rules:
         add("trap", language, text, 0.0, line)
 
     # --- harm categories and who is at risk ---
-    for section, kind, names in (("harm", "harm", HARM), ("at_risk", "who", AT_RISK)):
+    for section, kind, names in (("harm", "harm", HARM), ("at_risk", "who", AT_RISK),
+                                 ("concern", "concern", CONCERN)):
         table = r.mapping(data.get(section), section, r.line_of(data, section))
         for name, languages in table.items():
             if name not in names:
