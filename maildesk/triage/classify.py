@@ -335,6 +335,24 @@ def _harms(rules: Rules, found: list[Match], kept: list[Match], tokens: list[str
 
 
 def classify(rules: Rules, subject: str, text: str) -> Classification:
+    """The rules' decision, raised to urgent where the statistical second opinion says so
+    (it never lowers one); its vote is listed in the reasons."""
+    decision = _by_rules(rules, subject, text)
+    if rules.model is None:
+        return decision
+    vote = rules.model.score(subject or "", text or "")
+    says = vote >= rules.model.threshold
+    note = (f"second opinion (character model): {'urgent' if says else 'not urgent'}, "
+            f"score {vote:.2f} (urgent from {rules.model.threshold:g})")
+    if says and decision.urgency != "urgent":
+        note += ": raised to urgent"
+        return Classification("urgent", decision.score, (*decision.reasons, note),
+                              decision.urgent_score, decision.semi_urgent_score)
+    return Classification(decision.urgency, decision.score, (*decision.reasons, note),
+                          decision.urgent_score, decision.semi_urgent_score)
+
+
+def _by_rules(rules: Rules, subject: str, text: str) -> Classification:
     """Score the subject (weighted more) and the text against the configured rules."""
     info = _words(_segments(subject or "", text or "", rules.max_chars))
     tokens, sentence, where, breaks = info.tokens, info.sentence, info.where, info.breaks

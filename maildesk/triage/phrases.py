@@ -15,6 +15,7 @@ backtrack.
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -23,6 +24,7 @@ from typing import Any, NamedTuple
 
 from maildesk.config.yamlfile import load_yaml
 from maildesk.errors import ConfigError
+from maildesk.triage.model import Model, load_model
 from maildesk.triage.normalise import is_indic, normalise, words
 
 __all__ = ["CLASSES", "Phrase", "Rules", "Context", "compile_rules", "normalise", "read_rules"]
@@ -269,6 +271,7 @@ class Rules:
     close_fraction: float = 1.0  # urgent score from this share of the threshold: urgent
     harm_ends: tuple[str, ...] = ()  # contexts in whose sentences a harm is not present
     source: str = ""
+    model: Model | None = field(default=None, repr=False, compare=False)  # second opinion
 
     def count(self, kind: str) -> int:
         return sum(1 for p in self.phrases if p.kind == kind)
@@ -591,4 +594,4 @@ def read_rules(path: Path) -> Rules:
     data = load_yaml(path)
     if not isinstance(data, dict):
         raise ConfigError(f"{path}:1: expected a mapping with 'thresholds:' and 'phrases:'")
-    return compile_rules(data, path)
+    return dataclasses.replace(compile_rules(data, path), model=load_model())
