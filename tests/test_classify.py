@@ -188,7 +188,14 @@ def test_long_ago_is_not_now(rules: Rules, text: str, expected: str) -> None:
 
 
 def test_now_turns_a_weapon_into_an_emergency(rules: Rules) -> None:
-    assert urgency(rules, "A man is roaming our lane with a knife.") != "urgent"
+    # Without a "now" a weapon in the lane is still urgent, but only as close to urgent: the
+    # policy errs towards urgent where a life-threat category is touched (TRIAGE.md).
+    result = classify(rules, "", "A man is roaming our lane with a knife.")
+    assert result.urgency == "urgent"
+    assert result.urgent_score < rules.urgent_threshold
+    assert any(reason.startswith("close to urgent: treated as urgent")
+               for reason in result.reasons)
+    assert urgency(rules, "A man was roaming our lane with a knife in 2019.") != "urgent"
     for now in ("right now", "abhi", "এখনই", "अभी", "आत्ता"):
         result = classify(rules, "", f"A man is roaming our lane with a knife {now}.")
         assert result.urgency == "urgent", now

@@ -329,7 +329,10 @@ def _harms(rules: Rules, found: list[Match], kept: list[Match], tokens: list[str
         if kind != "who" and ends & set(rules.harm_ends):
             continue
         words = " ".join(tokens[match.start:match.end])
-        table[name] = f'"{words[:57] + "..." if len(words) > 60 else words}"'
+        words = words[:37] + "..." if len(words) > 40 else words
+        rule = match.phrase.text
+        rule = rule[:37] + "..." if len(rule) > 40 else rule
+        table[name] = f'"{words}" (rule "{rule}", line {match.phrase.line})'
     harms, who, concerns = (list(tables[k].items()) for k in ("harm", "who", "concern"))
     return harms, (who if harms else []), concerns
 
@@ -340,15 +343,19 @@ def classify(rules: Rules, subject: str, text: str) -> Classification:
     decision = _by_rules(rules, subject, text)
     if rules.model is None:
         return decision
-    vote = rules.model.score(subject or "", text or "")
+    # the model reads what the writer wrote now: not a quoted tail, nor a reply's subject
+    parts = _segments(subject or "", text or "", rules.max_chars)
+    new_subject = parts[0][0] if parts[0][1] == _SUBJECT else ""
+    vote = rules.model.score(new_subject, "\n".join(p for p, w in parts[1:] if w == _TEXT))
     says = vote >= rules.model.threshold
     note = (f"second opinion (character model): {'urgent' if says else 'not urgent'}, "
             f"score {vote:.2f} (urgent from {rules.model.threshold:g})")
-    if says and decision.urgency != "urgent":
+    raised = says and decision.urgency != "urgent"
+    if raised:
         note += ": raised to urgent"
-        return Classification("urgent", decision.score, (*decision.reasons, note),
-                              decision.urgent_score, decision.semi_urgent_score)
-    return Classification(decision.urgency, decision.score, (*decision.reasons, note),
+    # the summary of the scores stays the last reason
+    reasons = (*decision.reasons[:-1], note, decision.reasons[-1])
+    return Classification("urgent" if raised else decision.urgency, decision.score, reasons,
                           decision.urgent_score, decision.semi_urgent_score)
 
 
@@ -519,11 +526,13 @@ def _by_rules(rules: Rules, subject: str, text: str) -> Classification:
                                       contexts, negated_by)
     over = bool(calm)
     reasons = reasons[:MAX_REASONS]
-    if harms:
-        reasons[:0] = [f"harm: {name.replace('_', ' ')}: {shown}" for name, shown in harms]
+    if harms:  # one line for the harms, one for who is at risk: they come first
+        found = ["harm: " + "; ".join(f"{name.replace('_', ' ')} {shown}"
+                                      for name, shown in harms)]
         if at_risk:
-            reasons.insert(len(harms), "at risk: " + ", ".join(
+            found.append("at risk: " + ", ".join(
                 f"{name.replace('_', ' ')} ({shown})" for name, shown in at_risk))
+        reasons = found + reasons[:MAX_REASONS - len(found)]
     if not best and not harms:
         reasons.append("no urgent or semi-urgent phrase found")
     summary = (f"urgent score {_fmt(urgent)} (urgent from {_fmt(rules.urgent_threshold)}), "
@@ -536,12 +545,12 @@ def _by_rules(rules: Rules, subject: str, text: str) -> Classification:
     if not over and (harms or close):
         why = ("touches a category of harm with no sign that it is over" if harms else
                f"urgent score within {_fmt(1 - rules.close_fraction)} of the line")
-        reasons.append(f"close to urgent: treated as urgent ({why})")
+        reasons.insert(-1, f"close to urgent: treated as urgent ({why})")
         return Classification("urgent", round(urgent, 3), tuple(reasons), urgent, semi)
     if semi >= rules.semi_urgent_threshold:
         return Classification("semi_urgent", round(semi, 3), tuple(reasons), urgent, semi)
     if concerns:
-        reasons.append("needs action within a day: " + ", ".join(
+        reasons.insert(-1, "needs action within a day: " + ", ".join(
             f"{name.replace('_', ' ')} {shown}" for name, shown in concerns))
         return Classification("semi_urgent", round(max(semi, 0.0), 3), tuple(reasons), urgent,
                               semi)

@@ -45,7 +45,7 @@ CONTENT_PRIORITY = ("trap", "urgent", "semi_urgent", "calm", "now", "time", "non
 
 TOP_LEVEL = {
     "thresholds", "weights", "max_chars", "gap_words", "negation", "now", "contexts", "calm",
-    "traps", "phrases", "harm", "at_risk", "close_to_urgent", "concern",
+    "traps", "phrases", "harm", "at_risk", "close_to_urgent", "concern", "second_opinion",
 }
 # The categories of harm the policy is about (TRIAGE.md): a mail touching one of them, with
 # no sign that it is over, is urgent.  Who is at risk is named in the reasons.
@@ -557,6 +557,21 @@ def compile_rules(data: dict, path: Path) -> Rules:
             raise r.fail(r.line_of(close, "harm_ends_in"),
                          f"close_to_urgent.harm_ends_in: {name!r} is not a context")
 
+    # --- the statistical second opinion (maildesk.triage.model) ---
+    model = None
+    if "second_opinion" in data:
+        second = r.mapping(data.get("second_opinion"), "second_opinion",
+                           r.line_of(data, "second_opinion"))
+        for key in second:
+            if key != "threshold":
+                raise r.fail(r.line_of(second, key), f"second_opinion.{key}: use threshold")
+        model = load_model()
+        if model is None:
+            raise r.fail(r.line_of(data, "second_opinion"), "second_opinion: the package "
+                         "carries no model (maildesk/triage/model.json.gz)")
+        model = dataclasses.replace(model, threshold=r.number(
+            second, "threshold", model.threshold, "second_opinion", -10.0, 10.0))
+
     # --- phrases ---
     table = r.mapping(data.get("phrases"), "phrases", r.line_of(data, "phrases"))
     for urgency, languages in table.items():
@@ -587,6 +602,7 @@ def compile_rules(data: dict, path: Path) -> Rules:
         close_fraction=close_fraction,
         harm_ends=tuple(str(name) for name in harm_ends),
         source=str(path),
+        model=model,
     )
 
 
@@ -594,4 +610,4 @@ def read_rules(path: Path) -> Rules:
     data = load_yaml(path)
     if not isinstance(data, dict):
         raise ConfigError(f"{path}:1: expected a mapping with 'thresholds:' and 'phrases:'")
-    return dataclasses.replace(compile_rules(data, path), model=load_model())
+    return compile_rules(data, path)
