@@ -17,11 +17,10 @@ Speed is measured by bench/triage.py and never asserted here.
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 import pytest
-import dataclasses
-
 from triage.evaluate import (
     CLASSES,
     LANGUAGES,

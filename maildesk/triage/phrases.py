@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import dataclasses
 import itertools
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, NamedTuple
@@ -27,9 +27,11 @@ from maildesk.errors import ConfigError
 from maildesk.triage.model import Model, load_model
 from maildesk.triage.normalise import is_indic, normalise, words
 
-__all__ = ["CLASSES", "Phrase", "Rules", "Context", "compile_rules", "normalise", "read_rules"]
+__all__ = ["CLASSES", "POLICY", "Frame", "Phrase", "Rules", "compile_rules", "normalise",
+           "read_policy", "read_rules"]
 
 CLASSES = ("urgent", "semi_urgent", "non_urgent")
+POLICY = Path(__file__).resolve().parent / "policy.yaml"  # the policy shipped with maildesk
 LANGUAGES = ("en", "hi", "bn", "mr", "hi-latn", "bn-latn", "any")
 DEFAULT_WEIGHTS = {"urgent": 6.0, "semi_urgent": 3.0, "non_urgent": 0.5, "now": 2.0}
 GAP = "..."  # a phrase word standing for up to `gap_words` words of any kind
@@ -104,7 +106,7 @@ class Phrase:
 
 
 @dataclass(frozen=True)
-class Context:
+class Frame:
     """A context: phrases that date or frame what their sentence tells ("last year", "film").
 
     The phrases of a sentence in the context are scaled by its factors."""
@@ -265,13 +267,15 @@ class Rules:
     max_chars: int
     negation_before: int  # words before a phrase in which a negation cancels it
     negation_after: int  # words after a phrase in which a negation cancels it
-    contexts: dict[str, Context] = field(repr=False)
+    contexts: dict[str, Frame] = field(repr=False)
     now_max_boost: float
     calm_factor: float
     close_fraction: float = 1.0  # urgent score from this share of the threshold: urgent
     harm_ends: tuple[str, ...] = ()  # contexts in whose sentences a harm is not present
     source: str = ""
     model: Model | None = field(default=None, repr=False, compare=False)  # second opinion
+    overlay: str = ""  # the deployment's own rules file read on top of the policy, if any
+    changes: tuple[str, ...] = ()  # what that file added or changed
 
     def count(self, kind: str) -> int:
         return sum(1 for p in self.phrases if p.kind == kind)
@@ -403,25 +407,34 @@ def _spellings(text: str, indic_endings: bool = True
     return variants, tuple(slots)
 
 
-def compile_rules(data: dict, path: Path) -> Rules:
+def compile_rules(data: dict, path: Path, overlay: dict | None = None,
+                  overlay_path: Path | None = None) -> Rules:
+    """The rules of the policy `data` (from `path`), with a deployment's `overlay` file:
+    its settings replace the policy's, its phrases are added, and a phrase the policy has
+    already (same section, same words) takes the overlay's weight."""
     r = _Reader(path)
     unknown = [k for k in data if k not in TOP_LEVEL]
     if unknown:
         raise r.fail(r.line_of(data, unknown[0]), f"unknown section {unknown[0]!r}; the file "
                      f"has {', '.join(sorted(TOP_LEVEL))}")
+    changes: list[str] = []
+    if overlay:
+        data = _with_settings(data, overlay, _Reader(overlay_path or path), changes)
     phrases: list[Phrase] = []
     matcher = Matcher()
+    known: dict[tuple[str, str, str], int] = {}  # (kind, scope, text) -> index, for overrides
+    reading = [r]  # the file whose phrases are being added, for error messages
 
     def add(kind: str, language: str, text: str, weight: float, line: int,
             scope: str = "", whole: int = -1, part: int = 0) -> int:
         variants, slots = _spellings(text, kind not in WHOLE_WORD_KINDS)
         if not variants:
-            raise r.fail(line, f"{text!r} has no words to match")
+            raise reading[0].fail(line, f"{text!r} has no words to match")
         if len(variants) > MAX_VARIANTS:
-            raise r.fail(line, f"{text!r} expands to more than {MAX_VARIANTS} spellings")
+            raise reading[0].fail(line, f"{text!r} expands to more than {MAX_VARIANTS} spellings")
         for variant in variants:
             if variant[0][0] == GAP or variant[-1][0] == GAP:
-                raise r.fail(line, f"{text!r}: '{GAP}' must stand between two words")
+                raise reading[0].fail(line, f"{text!r}: '{GAP}' must stand between two words")
         index = len(phrases)
         phrases.append(Phrase(text, kind, weight, language, line, scope, slots=slots,
                               whole=whole, part=part))
@@ -431,13 +444,24 @@ def compile_rules(data: dict, path: Path) -> Rules:
 
     def add_phrase(kind: str, language: str, text: str, weight: float, line: int,
                    scope: str = "") -> None:
+        key = (kind, scope, text)
+        if adding_overlay and key in known:  # a policy phrase named again: its weight counts
+            index = known[key]
+            if phrases[index].weight != weight:
+                changes.append(f"{where_of(kind, scope)} {text!r}: weight "
+                               f"{phrases[index].weight:g} -> {weight:g} (line {line})")
+                phrases[index] = dataclasses.replace(phrases[index], weight=weight)
+            return
+        known.setdefault(key, len(phrases))
+        if adding_overlay:
+            added[where_of(kind, scope)] = added.get(where_of(kind, scope), 0) + 1
         if TOGETHER not in text:
             for alternative in text.split(EITHER):
                 add(kind, language, alternative.strip(), weight, line, scope)
             return
         pieces = [piece.strip() for piece in text.split(TOGETHER.strip())]
         if not 2 <= len(pieces) <= MAX_PARTS or not all(pieces):
-            raise r.fail(line, f"{text!r}: 'a + b' takes 2 to {MAX_PARTS} non-empty parts")
+            raise reading[0].fail(line, f"{text!r}: 'a + b' takes 2 to {MAX_PARTS} non-empty parts")
         index = len(phrases)
         phrases.append(Phrase(text, kind, weight, language, line, scope))
         ids = []
@@ -490,7 +514,7 @@ def compile_rules(data: dict, path: Path) -> Rules:
         add("now", language, text, weight, line)
 
     # --- contexts (time and other scopes) ---
-    times: dict[str, Context] = {}
+    times: dict[str, Frame] = {}
     table = r.mapping(data.get("contexts"), "contexts", r.line_of(data, "contexts"))
     for name, scope in table.items():
         where, line = f"contexts.{name}", r.line_of(table, name)
@@ -513,7 +537,7 @@ def compile_rules(data: dict, path: Path) -> Rules:
                              f"urgency; use {', '.join(CLASSES)}")
             factors[cls] = r.number(factors_node, cls, 1.0, f"{where}.factors", 0.0, 10.0)
         carry = int(r.number(scope, "carry", 0, where, 0, 50))
-        times[str(name)] = Context(str(name), factors, carry, past)
+        times[str(name)] = Frame(str(name), factors, carry, past)
         for language, text, _, pline in r.entries(scope.get("phrases"), f"{where}.phrases",
                                                   r.line_of(scope, "phrases"), None):
             add("time", language, text, 0.0, pline, str(name))
@@ -524,26 +548,6 @@ def compile_rules(data: dict, path: Path) -> Rules:
         if key not in ("factor", "phrases"):
             raise r.fail(r.line_of(calm, key), f"calm.{key}: use factor or phrases")
     calm_factor = r.number(calm, "factor", 0.3, "calm", 0.0, 1.0)
-    for language, text, _, line in r.entries(calm.get("phrases"), "calm.phrases",
-                                             r.line_of(calm, "phrases"), None):
-        add("calm", language, text, 0.0, line)
-
-    # --- traps ---
-    for language, text, _, line in r.entries(data.get("traps"), "traps",
-                                             r.line_of(data, "traps"), None):
-        add("trap", language, text, 0.0, line)
-
-    # --- harm categories and who is at risk ---
-    for section, kind, names in (("harm", "harm", HARM), ("at_risk", "who", AT_RISK),
-                                 ("concern", "concern", CONCERN)):
-        table = r.mapping(data.get(section), section, r.line_of(data, section))
-        for name, languages in table.items():
-            if name not in names:
-                raise r.fail(r.line_of(table, name), f"{section}.{name}: unknown; use "
-                             f"{', '.join(names)}")
-            for language, text, _, line in r.entries(languages, f"{section}.{name}",
-                                                     r.line_of(table, name), None):
-                add_phrase(kind, language, text, 0.0, line, str(name))
     close = r.mapping(data.get("close_to_urgent"), "close_to_urgent",
                       r.line_of(data, "close_to_urgent"))
     for key in close:
@@ -572,16 +576,15 @@ def compile_rules(data: dict, path: Path) -> Rules:
         model = dataclasses.replace(model, threshold=r.number(
             second, "threshold", model.threshold, "second_opinion", -10.0, 10.0))
 
-    # --- phrases ---
-    table = r.mapping(data.get("phrases"), "phrases", r.line_of(data, "phrases"))
-    for urgency, languages in table.items():
-        if urgency not in CLASSES:
-            raise r.fail(r.line_of(table, urgency),
-                         f"phrases.{urgency}: unknown urgency; use {', '.join(CLASSES)}")
-        for language, text, weight, line in r.entries(languages, f"phrases.{urgency}",
-                                                      r.line_of(table, urgency),
-                                                      DEFAULT_WEIGHTS[urgency]):
-            add_phrase(urgency, language, text, weight, line)
+    # --- the phrase sections: the policy's, then the overlay's ---
+    added: dict[str, int] = {}
+    adding_overlay = False
+    _phrase_sections(data, r, add, add_phrase)
+    if overlay:
+        adding_overlay = True
+        reading[0] = _Reader(overlay_path or path)
+        _phrase_sections(overlay, reading[0], add, add_phrase)
+        changes[:0] = [f"adds {count} {where}" for where, count in added.items()]
     if not any(p.kind in CLASSES for p in phrases):
         raise r.fail(r.line_of(data), "no classification phrases; add a 'phrases:' section")
 
@@ -603,10 +606,108 @@ def compile_rules(data: dict, path: Path) -> Rules:
         harm_ends=tuple(str(name) for name in harm_ends),
         source=str(path),
         model=model,
+        overlay=str(overlay_path) if overlay_path else "",
+        changes=tuple(changes),
     )
 
 
-def read_rules(path: Path) -> Rules:
+def where_of(kind: str, scope: str) -> str:
+    """The section of the rules file a phrase of this kind comes from."""
+    if kind in CLASSES:
+        return f"phrases.{kind}"
+    section = {"harm": "harm", "who": "at_risk", "concern": "concern", "trap": "traps",
+               "calm": "calm.phrases"}.get(kind, kind)
+    return f"{section}.{scope}" if scope else section
+
+
+# Sections a deployment's own rules file may hold (see read_rules).
+OVERLAY_SETTINGS = ("thresholds", "weights", "close_to_urgent", "second_opinion")
+OVERLAY_PHRASES = ("phrases", "traps", "calm", "harm", "at_risk", "concern")
+
+
+def _with_settings(data: dict, overlay: dict, r: _Reader, changes: list[str]) -> dict:
+    """The policy data with the overlay's settings in place of its own (checked against the
+    overlay file, so a mistake names the overlay's line)."""
+    for key in overlay:
+        if key not in OVERLAY_SETTINGS + OVERLAY_PHRASES:
+            raise r.fail(r.line_of(overlay, key), f"{key}: a station's rules file may hold "
+                         f"{', '.join(OVERLAY_SETTINGS + OVERLAY_PHRASES)}; the rest of the "
+                         "triage policy ships with maildesk")
+    merged = dict(data)
+    for section in OVERLAY_SETTINGS:
+        if section not in overlay:
+            continue
+        own = r.mapping(overlay[section], section, r.line_of(overlay, section))
+        base = merged.get(section) or {}
+        table = type(base)(base) if isinstance(base, dict) else {}
+        if hasattr(base, "lines"):
+            table.lines = dict(base.lines)
+            table.line = base.line
+        for key, value in own.items():
+            if key == "harm_ends_in" or isinstance(value, bool) or not isinstance(
+                    value, int | float):
+                raise r.fail(r.line_of(own, key), f"{section}.{key} must be a number")
+            r.number(own, key, 0.0, section, -10.0, 1e6)
+            old = base.get(key) if isinstance(base, dict) else None
+            table[key] = value
+            changes.append(f"{section}.{key}: {old if old is not None else 'default'} -> "
+                           f"{value:g} (line {r.line_of(own, key)})")
+        merged[section] = table
+    return merged
+
+
+def _phrase_sections(data: dict, r: _Reader, add: Callable[..., int],
+                     add_phrase: Callable[..., None]) -> None:
+    """Add the phrases of the traps, calm, harm, at_risk, concern and phrases sections."""
+    calm = r.mapping(data.get("calm"), "calm", r.line_of(data, "calm"))
+    for language, text, _, line in r.entries(calm.get("phrases"), "calm.phrases",
+                                             r.line_of(calm, "phrases"), None):
+        add_phrase("calm", language, text, 0.0, line)
+    for language, text, _, line in r.entries(data.get("traps"), "traps",
+                                             r.line_of(data, "traps"), None):
+        add_phrase("trap", language, text, 0.0, line)
+    for section, kind, names in (("harm", "harm", HARM), ("at_risk", "who", AT_RISK),
+                                 ("concern", "concern", CONCERN)):
+        table = r.mapping(data.get(section), section, r.line_of(data, section))
+        for name, languages in table.items():
+            if name not in names:
+                raise r.fail(r.line_of(table, name), f"{section}.{name}: unknown; use "
+                             f"{', '.join(names)}")
+            for language, text, _, line in r.entries(languages, f"{section}.{name}",
+                                                     r.line_of(table, name), None):
+                add_phrase(kind, language, text, 0.0, line, str(name))
+    table = r.mapping(data.get("phrases"), "phrases", r.line_of(data, "phrases"))
+    for urgency, languages in table.items():
+        if urgency not in CLASSES:
+            raise r.fail(r.line_of(table, urgency),
+                         f"phrases.{urgency}: unknown urgency; use {', '.join(CLASSES)}")
+        for language, text, weight, line in r.entries(languages, f"phrases.{urgency}",
+                                                      r.line_of(table, urgency),
+                                                      DEFAULT_WEIGHTS[urgency]):
+            add_phrase(urgency, language, text, weight, line)
+
+
+def read_rules(path: Path | None = None) -> Rules:
+    """The triage policy that ships with maildesk (POLICY), with a deployment's own rules
+    file at `path` on top, if there is one: it may add phrases (to phrases, traps, calm,
+    harm, at_risk, concern), give a policy phrase another weight, and set thresholds,
+    weights, close_to_urgent and second_opinion.  A station's file thus never holds a stale
+    copy of the policy: a new release brings the improved policy with it.
+    `rules.changes` lists what the file changed, for `maildesk check`.
+    A missing file is no error: the policy alone is read."""
+    if path is None or not path.exists() or path.resolve() == POLICY.resolve():
+        return read_policy(POLICY)
+    policy = load_yaml(POLICY)
+    data = load_yaml(path)
+    if data is None:
+        data = {}
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path}:1: expected a mapping of sections (phrases:, traps: ...)")
+    return compile_rules(policy, POLICY, data, path)
+
+
+def read_policy(path: Path) -> Rules:
+    """A whole policy file, alone (the shipped one, or one written for a test)."""
     data = load_yaml(path)
     if not isinstance(data, dict):
         raise ConfigError(f"{path}:1: expected a mapping with 'thresholds:' and 'phrases:'")
