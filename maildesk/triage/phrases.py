@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, NamedTuple
 
-from maildesk.config.yamlfile import load_yaml
+from maildesk.config.yamlfile import YamlChecks, load_yaml
 from maildesk.errors import ConfigError
 from maildesk.triage.model import Model, load_model
 from maildesk.triage.normalise import is_indic, normalise, words
@@ -282,44 +282,8 @@ class Rules:
 
 
 # ------------------------------------------------------------------------------------------
-class _Reader:
-    """Walks the parsed YAML and raises ConfigError naming file and line."""
-
-    def __init__(self, path: Path) -> None:
-        self.path = path
-
-    def fail(self, line: int | str | None, message: str) -> ConfigError:
-        return ConfigError(f"{self.path}:{line if line else '?'}: {message}")
-
-    @staticmethod
-    def line_of(node: Any, key: Any = None, index: int | None = None) -> int | None:
-        if index is not None:
-            lines = getattr(node, "lines", None)
-            return lines[index] if lines and index < len(lines) else getattr(node, "line", None)
-        if key is not None:
-            lines = getattr(node, "lines", None)
-            if isinstance(lines, dict) and key in lines:
-                return lines[key]
-        return getattr(node, "line", None)
-
-    def mapping(self, node: Any, where: str, line: int | None) -> dict:
-        if node is None:
-            return {}
-        if not isinstance(node, dict):
-            raise self.fail(line, f"{where} must be a mapping (key: value lines)")
-        return node
-
-    def number(self, node: dict, key: str, default: float, where: str,
-               low: float = 0.0, high: float = 1e9) -> float:
-        if key not in node:
-            return default
-        value = node[key]
-        if isinstance(value, bool) or not isinstance(value, int | float):
-            raise self.fail(self.line_of(node, key), f"{where}.{key} must be a number")
-        if not low <= value <= high:
-            raise self.fail(self.line_of(node, key),
-                            f"{where}.{key} must be between {low:g} and {high:g}")
-        return float(value)
+class _Reader(YamlChecks):
+    """The shared YAML checks, and the policy's one construct of its own: phrase lists."""
 
     def entries(self, node: Any, where: str, line: int | None, default_weight: float | None
                 ) -> Iterable[tuple[str, str, float, int]]:
