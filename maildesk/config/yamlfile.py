@@ -2,9 +2,9 @@
 
 This is the only module that imports PyYAML.  `load_yaml` parses a file; `YamlChecks` holds
 the checks every reader of a maildesk YAML file needs (a mapping where one is due, a number
-within bounds), each failing with a ConfigError that names file and line.  The settings
-reader (maildesk/config/settings.py) and the triage policy reader
-(maildesk/triage/phrases.py) both build on it.
+within bounds), each failing with a ConfigError that names file and line.  The triage policy
+reader (maildesk/triage/phrases.py) builds on it; the settings reader
+(maildesk/config/settings.py) still has its own walker and could move onto it.
 """
 
 from __future__ import annotations
