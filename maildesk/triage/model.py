@@ -50,8 +50,10 @@ class Model:
 
     def score(self, subject: str, text: str) -> float:
         found = grams(subject, text)
-        get = self.weights.get
-        return sum(get(g, 0.0) for g in found) / (len(found) + PRIOR_GRAMS)
+        weights = self.weights
+        # the 4-grams the model knows, found by a set intersection (in C, not a Python loop)
+        return (sum(map(weights.__getitem__, weights.keys() & found))
+                / (len(found) + PRIOR_GRAMS))
 
 
 def train(mails: Iterable[tuple[str, str, bool]], threshold: float = DEFAULT_THRESHOLD,
