@@ -371,114 +371,138 @@ def _spellings(text: str, indic_endings: bool = True
     return variants, tuple(slots)
 
 
-def compile_rules(data: dict, path: Path, overlay: dict | None = None,
-                  overlay_path: Path | None = None) -> Rules:
-    """The rules of the policy `data` (from `path`), with a deployment's `overlay` file:
-    its settings replace the policy's, its phrases are added, and a phrase the policy has
-    already (same section, same words) takes the overlay's weight."""
-    r = _Reader(path)
-    unknown = [k for k in data if k not in TOP_LEVEL]
-    if unknown:
-        raise r.fail(r.line_of(data, unknown[0]), f"unknown section {unknown[0]!r}; the file "
-                     f"has {', '.join(sorted(TOP_LEVEL))}")
-    changes: list[str] = []
-    if overlay:
-        data = _with_settings(data, overlay, _Reader(overlay_path or path), changes)
-    phrases: list[Phrase] = []
-    matcher = Matcher()
-    known: dict[tuple[str, str, str], int] = {}  # (kind, scope, text) -> index, for overrides
-    reading = [r]  # the file whose phrases are being added, for error messages
+class _Builder:
+    """Collects the phrases of the policy (and of a station's file on top) into one trie."""
 
-    def add(kind: str, language: str, text: str, weight: float, line: int,
+    def __init__(self, reader: _Reader) -> None:
+        self.phrases: list[Phrase] = []
+        self.matcher = Matcher()
+        self.reader = reader  # the file whose phrases are being added, for error messages
+        self.known: dict[tuple[str, str, str], int] = {}  # (kind, scope, text) -> index
+        self.overlay = False  # adding a station's file: a known phrase takes its weight
+        self.added: dict[str, int] = {}  # section -> phrases the station's file added
+        self.changes: list[str] = []
+
+    def add(self, kind: str, language: str, text: str, weight: float, line: int,
             scope: str = "", whole: int = -1, part: int = 0) -> int:
+        """One phrase of one word sequence (with | alternatives and ...) into the trie."""
+        fail = self.reader.fail
         variants, slots = _spellings(text, kind not in WHOLE_WORD_KINDS)
         if not variants:
-            raise reading[0].fail(line, f"{text!r} has no words to match")
+            raise fail(line, f"{text!r} has no words to match")
         if len(variants) > MAX_VARIANTS:
-            raise reading[0].fail(line, f"{text!r} expands to more than {MAX_VARIANTS} spellings")
+            raise fail(line, f"{text!r} expands to more than {MAX_VARIANTS} spellings")
         for variant in variants:
             if variant[0][0] == GAP or variant[-1][0] == GAP:
-                raise reading[0].fail(line, f"{text!r}: '{GAP}' must stand between two words")
-        index = len(phrases)
-        phrases.append(Phrase(text, kind, weight, language, line, scope, slots=slots,
-                              whole=whole, part=part))
+                raise fail(line, f"{text!r}: '{GAP}' must stand between two words")
+        index = len(self.phrases)
+        self.phrases.append(Phrase(text, kind, weight, language, line, scope, slots=slots,
+                                   whole=whole, part=part))
         for variant in variants:
-            matcher.add(index, variant)
+            self.matcher.add(index, variant)
         return index
 
-    def add_phrase(kind: str, language: str, text: str, weight: float, line: int,
+    def add_phrase(self, kind: str, language: str, text: str, weight: float, line: int,
                    scope: str = "") -> None:
+        """A phrase as written in a section: "a / b" alternatives, "a + b" parts."""
         key = (kind, scope, text)
-        if adding_overlay and key in known:  # a policy phrase named again: its weight counts
-            index = known[key]
-            if phrases[index].weight != weight:
-                changes.append(f"{where_of(kind, scope)} {text!r}: weight "
-                               f"{phrases[index].weight:g} -> {weight:g} (line {line})")
-                phrases[index] = dataclasses.replace(phrases[index], weight=weight)
+        if self.overlay and key in self.known:  # a policy phrase named again: a new weight
+            index = self.known[key]
+            if self.phrases[index].weight != weight:
+                self.changes.append(f"{where_of(kind, scope)} {text!r}: weight "
+                                    f"{self.phrases[index].weight:g} -> {weight:g} "
+                                    f"(line {line})")
+                self.phrases[index] = dataclasses.replace(self.phrases[index], weight=weight)
             return
-        known.setdefault(key, len(phrases))
-        if adding_overlay:
-            added[where_of(kind, scope)] = added.get(where_of(kind, scope), 0) + 1
+        self.known.setdefault(key, len(self.phrases))
+        if self.overlay:
+            section = where_of(kind, scope)
+            self.added[section] = self.added.get(section, 0) + 1
         if TOGETHER not in text:
             for alternative in text.split(EITHER):
-                add(kind, language, alternative.strip(), weight, line, scope)
+                self.add(kind, language, alternative.strip(), weight, line, scope)
             return
         pieces = [piece.strip() for piece in text.split(TOGETHER.strip())]
         if not 2 <= len(pieces) <= MAX_PARTS or not all(pieces):
-            raise reading[0].fail(line, f"{text!r}: 'a + b' takes 2 to {MAX_PARTS} non-empty parts")
-        index = len(phrases)
-        phrases.append(Phrase(text, kind, weight, language, line, scope))
+            raise self.reader.fail(line, f"{text!r}: 'a + b' takes 2 to {MAX_PARTS} "
+                                         "non-empty parts")
+        index = len(self.phrases)
+        self.phrases.append(Phrase(text, kind, weight, language, line, scope))
         ids = []
         for slot, piece in enumerate(pieces):
             for alternative in piece.split(EITHER):  # one part, several whole phrases
-                ids.append(add("part", language, alternative.strip(), 0.0, line,
-                               whole=index, part=slot))
-        phrases[index] = Phrase(text, kind, weight, language, line, scope, parts=tuple(ids),
-                                count=len(pieces))
+                ids.append(self.add("part", language, alternative.strip(), 0.0, line,
+                                    whole=index, part=slot))
+        self.phrases[index] = Phrase(text, kind, weight, language, line, scope,
+                                     parts=tuple(ids), count=len(pieces))
 
-    # --- thresholds and weights ---
-    thresholds = r.mapping(data.get("thresholds"), "thresholds", r.line_of(data, "thresholds"))
-    urgent_threshold = r.number(thresholds, "urgent", 6.0, "thresholds", 0.1)
-    semi_threshold = r.number(thresholds, "semi_urgent", 3.0, "thresholds", 0.1)
-    if semi_threshold > urgent_threshold:
+
+def _known_keys(r: _Reader, node: dict, where: str, keys: tuple[str, ...]) -> None:
+    for key in node:
+        if key not in keys:
+            raise r.fail(r.line_of(node, key), f"{where}.{key}: use {', '.join(keys)}")
+
+
+def _section(r: _Reader, data: dict, name: str, keys: tuple[str, ...]) -> dict:
+    node = r.mapping(data.get(name), name, r.line_of(data, name))
+    _known_keys(r, node, name, keys)
+    return node
+
+
+def _scoring(r: _Reader, data: dict) -> dict[str, float]:
+    """thresholds, weights, max_chars and gap_words."""
+    thresholds = _section(r, data, "thresholds", ("urgent", "semi_urgent"))
+    urgent = r.number(thresholds, "urgent", 6.0, "thresholds", 0.1)
+    semi = r.number(thresholds, "semi_urgent", 3.0, "thresholds", 0.1)
+    if semi > urgent:
         raise r.fail(r.line_of(thresholds, "semi_urgent"),
                      "thresholds.semi_urgent must not be above thresholds.urgent")
     weights = r.mapping(data.get("weights"), "weights", r.line_of(data, "weights"))
     for key in weights:
         if key not in ("subject", "quoted"):
             raise r.fail(r.line_of(weights, key), f"weights.{key}: use 'subject' or 'quoted'")
-    subject_factor = r.number(weights, "subject", 1.5, "weights", 0.0, 10.0)
-    quoted_factor = r.number(weights, "quoted", 0.2, "weights", 0.0, 1.0)
-    max_chars = int(r.number(data, "max_chars", 20_000, "", 1_000, 200_000))
-    matcher.gap_words = int(r.number(data, "gap_words", 3, "", 0, 10))
+    return {
+        "urgent_threshold": urgent,
+        "semi_urgent_threshold": semi,
+        "subject_factor": r.number(weights, "subject", 1.5, "weights", 0.0, 10.0),
+        "quoted_factor": r.number(weights, "quoted", 0.2, "weights", 0.0, 1.0),
+        "max_chars": int(r.number(data, "max_chars", 20_000, "", 1_000, 200_000)),
+        "gap_words": int(r.number(data, "gap_words", 3, "", 0, 10)),
+    }
 
-    # --- negation ---
+
+def _negation(r: _Reader, data: dict, b: _Builder) -> tuple[int, int]:
+    """The negation words and clause breaks; returns the two windows (words)."""
     negation = r.mapping(data.get("negation"), "negation", r.line_of(data, "negation"))
     for key in negation:
         if key not in ("window_before", "window_after", "before", "after", "clause_breaks"):
             raise r.fail(r.line_of(negation, key), f"negation.{key}: use window_before, "
                          "window_after, before, after or clause_breaks")
-    window_before = int(r.number(negation, "window_before", 3, "negation", 0, 20))
-    window_after = int(r.number(negation, "window_after", 3, "negation", 0, 20))
     for key, kind in (("before", "neg_before"), ("after", "neg_after"),
                       ("clause_breaks", "clause_break")):
         for language, text, _, line in r.entries(negation.get(key), f"negation.{key}",
                                                  r.line_of(negation, key), None):
-            add(kind, language, text, 0.0, line)
+            b.add(kind, language, text, 0.0, line)
+    return (int(r.number(negation, "window_before", 3, "negation", 0, 20)),
+            int(r.number(negation, "window_after", 3, "negation", 0, 20)))
 
-    # --- now (immediacy) ---
+
+def _now(r: _Reader, data: dict, b: _Builder) -> float:
+    """The "now" signals; returns their largest total boost."""
     now = r.mapping(data.get("now"), "now", r.line_of(data, "now"))
     for key in now:
         if key not in ("max_boost", "phrases"):
             raise r.fail(r.line_of(now, key), f"now.{key}: use max_boost or phrases")
-    now_max_boost = r.number(now, "max_boost", 3.0, "now", 0.0, 100.0)
     for language, text, weight, line in r.entries(now.get("phrases"), "now.phrases",
                                                   r.line_of(now, "phrases"),
                                                   DEFAULT_WEIGHTS["now"]):
-        add("now", language, text, weight, line)
+        b.add("now", language, text, weight, line)
+    return r.number(now, "max_boost", 3.0, "now", 0.0, 100.0)
 
-    # --- contexts (time and other scopes) ---
-    times: dict[str, Frame] = {}
+
+def _frames(r: _Reader, data: dict, b: _Builder) -> dict[str, Frame]:
+    """The contexts ("last year", "film"...): their factors and phrases."""
+    frames: dict[str, Frame] = {}
     table = r.mapping(data.get("contexts"), "contexts", r.line_of(data, "contexts"))
     for name, scope in table.items():
         where, line = f"contexts.{name}", r.line_of(table, name)
@@ -501,77 +525,83 @@ def compile_rules(data: dict, path: Path, overlay: dict | None = None,
                              f"urgency; use {', '.join(CLASSES)}")
             factors[cls] = r.number(factors_node, cls, 1.0, f"{where}.factors", 0.0, 10.0)
         carry = int(r.number(scope, "carry", 0, where, 0, 50))
-        times[str(name)] = Frame(str(name), factors, carry, past)
+        frames[str(name)] = Frame(str(name), factors, carry, past)
         for language, text, _, pline in r.entries(scope.get("phrases"), f"{where}.phrases",
                                                   r.line_of(scope, "phrases"), None):
-            add("time", language, text, 0.0, pline, str(name))
+            b.add("time", language, text, 0.0, pline, str(name))
+    return frames
 
-    # --- calm ---
-    calm = r.mapping(data.get("calm"), "calm", r.line_of(data, "calm"))
-    for key in calm:
-        if key not in ("factor", "phrases"):
-            raise r.fail(r.line_of(calm, key), f"calm.{key}: use factor or phrases")
-    calm_factor = r.number(calm, "factor", 0.3, "calm", 0.0, 1.0)
-    close = r.mapping(data.get("close_to_urgent"), "close_to_urgent",
-                      r.line_of(data, "close_to_urgent"))
-    for key in close:
-        if key not in ("fraction", "harm_ends_in"):
-            raise r.fail(r.line_of(close, key), f"close_to_urgent.{key}: use fraction or "
-                         "harm_ends_in")
-    close_fraction = r.number(close, "fraction", 1.0, "close_to_urgent", 0.1, 1.0)
-    harm_ends = close.get("harm_ends_in") or []
-    for name in harm_ends:
-        if name not in times:
+
+def _close(r: _Reader, data: dict, frames: dict[str, Frame]) -> tuple[float, tuple[str, ...]]:
+    """close_to_urgent: the share of the urgent threshold, and the contexts ending a harm."""
+    close = _section(r, data, "close_to_urgent", ("fraction", "harm_ends_in"))
+    ends = close.get("harm_ends_in") or []
+    for name in ends:
+        if name not in frames:
             raise r.fail(r.line_of(close, "harm_ends_in"),
                          f"close_to_urgent.harm_ends_in: {name!r} is not a context")
+    return (r.number(close, "fraction", 1.0, "close_to_urgent", 0.1, 1.0),
+            tuple(str(name) for name in ends))
 
-    # --- the statistical second opinion (maildesk.triage.model) ---
-    model = None
-    if "second_opinion" in data:
-        second = r.mapping(data.get("second_opinion"), "second_opinion",
-                           r.line_of(data, "second_opinion"))
-        for key in second:
-            if key != "threshold":
-                raise r.fail(r.line_of(second, key), f"second_opinion.{key}: use threshold")
-        model = load_model()
-        if model is None:
-            raise r.fail(r.line_of(data, "second_opinion"), "second_opinion: the package "
-                         "carries no model (maildesk/triage/model.json.gz)")
-        model = dataclasses.replace(model, threshold=r.number(
-            second, "threshold", model.threshold, "second_opinion", -10.0, 10.0))
 
-    # --- the phrase sections: the policy's, then the overlay's ---
-    added: dict[str, int] = {}
-    adding_overlay = False
-    _phrase_sections(data, r, add, add_phrase)
+def _second_opinion(r: _Reader, data: dict) -> Model | None:
+    """The statistical second opinion (maildesk.triage.model), if the policy enables it."""
+    if "second_opinion" not in data:
+        return None
+    second = _section(r, data, "second_opinion", ("threshold",))
+    model = load_model()
+    if model is None:
+        raise r.fail(r.line_of(data, "second_opinion"), "second_opinion: the package "
+                     "carries no model (maildesk/triage/model.json.gz)")
+    return dataclasses.replace(model, threshold=r.number(
+        second, "threshold", model.threshold, "second_opinion", -10.0, 10.0))
+
+
+def compile_rules(data: dict, path: Path, overlay: dict | None = None,
+                  overlay_path: Path | None = None) -> Rules:
+    """The rules of the policy `data` (from `path`), with a deployment's `overlay` file:
+    its settings replace the policy's, its phrases are added, and a phrase the policy has
+    already (same section, same words) takes the overlay's weight."""
+    r = _Reader(path)
+    unknown = [k for k in data if k not in TOP_LEVEL]
+    if unknown:
+        raise r.fail(r.line_of(data, unknown[0]), f"unknown section {unknown[0]!r}; the file "
+                     f"has {', '.join(sorted(TOP_LEVEL))}")
+    b = _Builder(r)
     if overlay:
-        adding_overlay = True
-        reading[0] = _Reader(overlay_path or path)
-        _phrase_sections(overlay, reading[0], add, add_phrase)
-        changes[:0] = [f"adds {count} {where}" for where, count in added.items()]
-    if not any(p.kind in CLASSES for p in phrases):
+        data = _with_settings(data, overlay, _Reader(overlay_path or path), b.changes)
+    scoring = _scoring(r, data)
+    b.matcher.gap_words = int(scoring.pop("gap_words"))
+    window_before, window_after = _negation(r, data, b)
+    now_max_boost = _now(r, data, b)
+    frames = _frames(r, data, b)
+    calm = _section(r, data, "calm", ("factor", "phrases"))
+    calm_factor = r.number(calm, "factor", 0.3, "calm", 0.0, 1.0)
+    close_fraction, harm_ends = _close(r, data, frames)
+    model = _second_opinion(r, data)
+    _phrase_sections(data, r, b.add_phrase)
+    if overlay:  # the station's phrases, after the policy's
+        b.overlay, b.reader = True, _Reader(overlay_path or path)
+        _phrase_sections(overlay, b.reader, b.add_phrase)
+        b.changes[:0] = [f"adds {count} {where}" for where, count in b.added.items()]
+    if not any(p.kind in CLASSES for p in b.phrases):
         raise r.fail(r.line_of(data), "no classification phrases; add a 'phrases:' section")
-
-    matcher.freeze()
+    b.matcher.freeze()
     return Rules(
-        phrases=tuple(phrases),
-        matcher=matcher,
-        urgent_threshold=urgent_threshold,
-        semi_urgent_threshold=semi_threshold,
-        subject_factor=subject_factor,
-        quoted_factor=quoted_factor,
-        max_chars=max_chars,
+        phrases=tuple(b.phrases),
+        matcher=b.matcher,
+        **scoring,
         negation_before=window_before,
         negation_after=window_after,
-        contexts=times,
+        contexts=frames,
         now_max_boost=now_max_boost,
         calm_factor=calm_factor,
         close_fraction=close_fraction,
-        harm_ends=tuple(str(name) for name in harm_ends),
+        harm_ends=harm_ends,
         source=str(path),
         model=model,
         overlay=str(overlay_path) if overlay_path else "",
-        changes=tuple(changes),
+        changes=tuple(b.changes),
     )
 
 
@@ -620,8 +650,7 @@ def _with_settings(data: dict, overlay: dict, r: _Reader, changes: list[str]) ->
     return merged
 
 
-def _phrase_sections(data: dict, r: _Reader, add: Callable[..., int],
-                     add_phrase: Callable[..., None]) -> None:
+def _phrase_sections(data: dict, r: _Reader, add_phrase: Callable[..., None]) -> None:
     """Add the phrases of the traps, calm, harm, at_risk, concern and phrases sections."""
     calm = r.mapping(data.get("calm"), "calm", r.line_of(data, "calm"))
     for language, text, _, line in r.entries(calm.get("phrases"), "calm.phrases",
