@@ -129,6 +129,31 @@ def writers(rules, errors: bool) -> None:
                        rules)
 
 
+def precision_cost(rules) -> None:
+    """What erring towards urgent costs: urgent precision and recall on all writers' mails
+    with the phrase scores alone, with "close to urgent" (harm categories and near the line),
+    and with the second opinion too (trained without the writer measured)."""
+    sets = load_writers()
+    own = [c for part in PARTS for c in load(part)]
+    plain = dataclasses.replace(rules, err_urgent=False, model=None)
+    close = dataclasses.replace(rules, model=None)
+    variants = {"phrase scores only": Scores(), "+ close to urgent": Scores(),
+                "+ second opinion (writer held out)": Scores()}
+    for writer, cases in sets.items():
+        others = [c for w, cs in sets.items() if w != writer for c in cs] + own
+        full = dataclasses.replace(rules, model=train(_triples(others)))
+        for (_, scores), variant in zip(variants.items(), (plain, close, full), strict=True):
+            for case in cases:
+                scores.add(case.label, classify(variant, case.subject, case.text).urgency)
+    print("\n== the cost of erring towards urgent (all writers) ==")
+    print(f"{'':<38}{'urg P':>7}{'urg R':>7}{'macroF1':>9}{'called urgent':>15}"
+          f"{'urgent→non':>12}")
+    for name, s in variants.items():
+        called = sum(s.confusion[t]["urgent"] for t in CLASSES)
+        print(f"{name:<38}{s.precision('urgent'):>7.3f}{s.recall('urgent'):>7.3f}"
+              f"{s.macro_f1():>9.3f}{called:>15}{s.confusion['urgent']['non_urgent']:>12}")
+
+
 def one_mb_mails(cases: list[Case]) -> dict[str, tuple[str, str, str | None]]:
     """name -> (subject, text, the urgency it must get or None)."""
     rng = random.Random(7)
@@ -272,6 +297,7 @@ def main() -> None:
         return
     if args.writers:
         writers(rules, args.show_errors)
+        precision_cost(rules)
         return
     everything: list[Case] = []
     union, union_languages = Scores(), {}
@@ -301,6 +327,7 @@ def main() -> None:
                     print(f"      - {reason}")
     quality("dev + holdout", union, union_languages)
     writers(rules, False)
+    precision_cost(rules)
     if not args.no_speed:
         speed(everything, args.seconds)
 

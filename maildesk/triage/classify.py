@@ -617,7 +617,7 @@ def _by_rules(rules: Rules, subject: str, text: str) -> Classification:
     if urgent >= rules.urgent_threshold:
         return decided("urgent", urgent)
     close = urgent >= rules.close_fraction * rules.urgent_threshold
-    if not scored.calm and (harms or close):
+    if rules.err_urgent and not scored.calm and (harms or close):
         why = ("touches a category of harm with no sign that it is over" if harms else
                f"urgent score within {_fmt(1 - rules.close_fraction)} of the line")
         reasons.insert(-1, f"close to urgent: treated as urgent ({why})")

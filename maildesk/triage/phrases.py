@@ -271,6 +271,7 @@ class Rules:
     now_max_boost: float
     calm_factor: float
     close_fraction: float = 1.0  # urgent score from this share of the threshold: urgent
+    err_urgent: bool = True  # a touched harm or a close score is urgent (off: measure cost)
     harm_ends: tuple[str, ...] = ()  # contexts in whose sentences a harm is not present
     source: str = ""
     model: Model | None = field(default=None, repr=False, compare=False)  # second opinion
