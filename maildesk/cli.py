@@ -156,6 +156,13 @@ def check(ctx: click.Context) -> None:
     click.echo(f"{'station':<{width}}  {'imap':<30}  smtp")
     for code, imap, smtp in rows:
         click.echo(f"{code:<{width}}  {imap:<30}  {smtp}")
+    rules = config.rules
+    if rules.overlay:  # the station's own rules on top of the shipped triage policy
+        click.echo(f"triage policy {rules.source}, with {rules.overlay}:")
+        for change in rules.changes or ("(adds and changes nothing)",):
+            click.echo(f"  {change}")
+    else:
+        click.echo(f"triage policy {rules.source} (no station rules file)")
     if any(not (i.startswith("ok") and s.startswith("ok")) for _, i, s in rows):
         sys.exit(1)
 

@@ -22,6 +22,8 @@ def test_check_prints_a_table_and_fails_on_a_bad_mailbox(tmp_path, dovecot, mail
     assert "ok (0 waiting, IDLE)" in lines["BHL"] and lines["BHL"].rstrip().endswith("ok")
     assert "FAILED" in lines["LKT"] and "login refused" in lines["LKT"]
     assert "wrong-password" not in done.stdout + done.stderr  # secrets never printed
+    # the shipped triage policy, and what the station's own rules file adds to it
+    assert "triage/policy.yaml, with " in done.stdout and "rules.yaml:" in done.stdout
 
 
 def test_status_and_backup_after_a_pass(tmp_path, dovecot, mailbox_user, smtp):

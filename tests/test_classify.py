@@ -16,9 +16,9 @@ import pytest
 from maildesk.errors import ConfigError
 from maildesk.triage.classify import Classification, classify
 from maildesk.triage.normalise import normalise, words
-from maildesk.triage.phrases import Rules, read_rules
+from maildesk.triage.phrases import POLICY, Rules, read_policy, read_rules
 
-CONFIG = Path(__file__).resolve().parent.parent / "config" / "rules.yaml"
+CONFIG = Path(__file__).resolve().parent.parent / "config" / "rules.yaml"  # a station's file
 
 
 @pytest.fixture(scope="module")
@@ -33,7 +33,7 @@ def urgency(rules: Rules, text: str, subject: str = "") -> str:
 def small_rules(tmp_path: Path, body: str) -> Rules:
     path = tmp_path / "rules.yaml"
     path.write_text(textwrap.dedent(body), encoding="utf-8")
-    return read_rules(path)
+    return read_policy(path)
 
 
 # --- the API callers use -----------------------------------------------------------------
@@ -188,7 +188,14 @@ def test_long_ago_is_not_now(rules: Rules, text: str, expected: str) -> None:
 
 
 def test_now_turns_a_weapon_into_an_emergency(rules: Rules) -> None:
-    assert urgency(rules, "A man is roaming our lane with a knife.") != "urgent"
+    # Without a "now" a weapon in the lane is still urgent, but only as close to urgent: the
+    # policy errs towards urgent where a life-threat category is touched (TRIAGE.md).
+    result = classify(rules, "", "A man is roaming our lane with a knife.")
+    assert result.urgency == "urgent"
+    assert result.urgent_score < rules.urgent_threshold
+    assert any(reason.startswith("close to urgent: treated as urgent")
+               for reason in result.reasons)
+    assert urgency(rules, "A man was roaming our lane with a knife in 2019.") != "urgent"
     for now in ("right now", "abhi", "এখনই", "अभी", "आत्ता"):
         result = classify(rules, "", f"A man is roaming our lane with a knife {now}.")
         assert result.urgency == "urgent", now
@@ -458,7 +465,7 @@ def test_rules_file_errors_name_file_and_line(tmp_path: Path, body: str, line: i
     path = tmp_path / "rules.yaml"
     path.write_text(body, encoding="utf-8")
     with pytest.raises(ConfigError) as caught:
-        read_rules(path)
+        read_policy(path)
     message = str(caught.value)
     assert message.startswith(f"{path}:{line}:"), message
     assert words in message
@@ -466,8 +473,51 @@ def test_rules_file_errors_name_file_and_line(tmp_path: Path, body: str, line: i
 
 def test_a_missing_or_empty_rules_file(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="cannot read"):
-        read_rules(tmp_path / "absent.yaml")
+        read_policy(tmp_path / "absent.yaml")
     empty = tmp_path / "empty.yaml"
     empty.write_text("", encoding="utf-8")
     with pytest.raises(ConfigError, match=f"{empty}:1:"):
-        read_rules(empty)
+        read_policy(empty)
+    # A station without a rules file of its own gets the policy that ships with maildesk.
+    for path in (tmp_path / "absent.yaml", empty):
+        rules = read_rules(path)
+        assert rules.source == str(POLICY) and not rules.changes
+        assert urgency(rules, "A man is stabbing the watchman right now") == "urgent"
+
+
+def test_a_station_file_adds_phrases_and_overrides_weights(tmp_path: Path) -> None:
+    policy = read_rules(None)
+    path = tmp_path / "rules.yaml"
+    path.write_text(textwrap.dedent("""\
+        thresholds:
+          semi_urgent: 2.5
+        phrases:
+          semi_urgent:
+            en:
+              - "tempo parked on the footpath": 3
+          non_urgent:
+            en:
+              - "noise": 2
+        traps:
+          en: ["fire brigade day"]
+        """), encoding="utf-8")
+    rules = read_rules(path)
+    assert rules.overlay == str(path)
+    assert len(rules.phrases) > len(policy.phrases)
+    assert rules.semi_urgent_threshold == 2.5 and policy.semi_urgent_threshold == 3
+    changes = "\n".join(rules.changes)
+    assert "adds 1 phrases.semi_urgent" in changes and "adds 1 traps" in changes
+    assert "thresholds.semi_urgent: 3 -> 2.5 (line 2)" in changes
+    assert "phrases.non_urgent 'noise': weight 0.5 -> 2 (line 9)" in changes
+    assert urgency(policy, "A tempo parked on the footpath") == "non_urgent"
+    assert urgency(rules, "A tempo parked on the footpath") == "semi_urgent"
+
+
+def test_a_station_file_holds_only_additions(tmp_path: Path) -> None:
+    path = tmp_path / "rules.yaml"
+    path.write_text("negation:\n  window_before: 9\n", encoding="utf-8")
+    with pytest.raises(ConfigError, match=f"{path}:1: negation: a station's rules file"):
+        read_rules(path)
+    path.write_text("phrases:\n  urgent:\n    en: [\"fire ...\"]\n", encoding="utf-8")
+    with pytest.raises(ConfigError, match=f"{path}:3:"):
+        read_rules(path)

@@ -1,6 +1,10 @@
 """YAML reading that remembers where each value stood, so errors can name the line.
 
-This is the only module that imports PyYAML.
+This is the only module that imports PyYAML.  `load_yaml` parses a file; `YamlChecks` holds
+the checks every reader of a maildesk YAML file needs (a mapping where one is due, a number
+within bounds), each failing with a ConfigError that names file and line.  The triage policy
+reader (maildesk/triage/phrases.py) builds on it; the settings reader
+(maildesk/config/settings.py) still has its own walker and could move onto it.
 """
 
 from __future__ import annotations
@@ -61,3 +65,44 @@ def load_yaml(path: Path) -> Any:
         raise ConfigError(f"{where}: not valid YAML: {exc.problem}") from exc
     except yaml.YAMLError as exc:
         raise ConfigError(f"{path}: not valid YAML: {exc}") from exc
+
+
+class YamlChecks:
+    """Checks on parsed YAML (LineDict / LineList) that name file and line when they fail."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+
+    def fail(self, line: int | str | None, message: str) -> ConfigError:
+        return ConfigError(f"{self.path}:{line if line else '?'}: {message}")
+
+    @staticmethod
+    def line_of(node: Any, key: Any = None, index: int | None = None) -> int | None:
+        """The line of `node`, of its `key`, or of its item number `index`."""
+        if index is not None:
+            lines = getattr(node, "lines", None)
+            return lines[index] if lines and index < len(lines) else getattr(node, "line", None)
+        if key is not None:
+            lines = getattr(node, "lines", None)
+            if isinstance(lines, dict) and key in lines:
+                return lines[key]
+        return getattr(node, "line", None)
+
+    def mapping(self, node: Any, where: str, line: int | None) -> dict:
+        if node is None:
+            return {}
+        if not isinstance(node, dict):
+            raise self.fail(line, f"{where} must be a mapping (key: value lines)")
+        return node
+
+    def number(self, node: dict, key: str, default: float, where: str,
+               low: float = 0.0, high: float = 1e9) -> float:
+        if key not in node:
+            return default
+        value = node[key]
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            raise self.fail(self.line_of(node, key), f"{where}.{key} must be a number")
+        if not low <= value <= high:
+            raise self.fail(self.line_of(node, key),
+                            f"{where}.{key} must be between {low:g} and {high:g}")
+        return float(value)

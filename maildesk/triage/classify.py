@@ -1,6 +1,7 @@
 """Stage: classify a complaint as urgent, semi-urgent or non-urgent, and say why.
 
-How a mail is scored (every number comes from the rules file):
+How a mail is scored (every number comes from the policy file, maildesk/triage/policy.yaml,
+and a station's own rules file on top of it):
 
 1. The subject, the new text and the quoted tail of a reply (lines starting with ">", and
    everything after an "On ... wrote:" or "-----Original Message-----" line) are normalised
@@ -24,14 +25,28 @@ How a mail is scored (every number comes from the rules file):
    It is urgent at `thresholds.urgent`.  Otherwise
    semi-urgent score = urgent score + semi-urgent contributions - non-urgent contributions,
    semi-urgent at `thresholds.semi_urgent`; otherwise non-urgent.
-5. The reasons list every phrase and signal that counted or was discounted, with where it
-   stood and why, most important first, and end with the two scores.
+5. The policy's structure (TRIAGE.md) then decides what the scores alone would miss:
+   - the categories of harm the mail touches (threat to life, violence now, a missing minor
+     or vulnerable adult, kidnapping or confinement, sexual assault, suicide or self-harm,
+     fire / gas / collapse, weapons, someone injured and helpless), each told as present: not
+     quoted, not negated in its own clause ("nobody is hurt" does not undo "the child is
+     locked in"), not in a sentence framed as long ago, fiction or resolved.  A time word
+     such as "yesterday" does not end a harm.  Who is at risk (child, elderly, woman alone,
+     a third person) is named;
+   - a mail touching a harm, or with an urgent score from close_to_urgent.fraction of the
+     threshold, is urgent unless it says all is safe: "close to urgent: treated as urgent";
+   - below semi-urgent by score, a concern that needs action within a day (theft, harassment,
+     fraud, a hazard...) makes it semi-urgent.
+6. The statistical second opinion (maildesk.triage.model), when the policy enables it, may
+   raise the decision to urgent, never lower it.
+7. The reasons list every harm, phrase and signal that counted or was discounted, with where
+   it stood and why, most important first, the model's vote, and end with the two scores.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from itertools import accumulate
 
@@ -59,6 +74,7 @@ _WHERE = ("subject", "text", "quoted text", "subject of a reply")
 _SUBJECT, _TEXT, _QUOTED, _REPLY = 0, 1, 2, 3
 _CONTENT = ("urgent", "semi_urgent", "non_urgent")
 _PRIORITY = {kind: i for i, kind in enumerate(CONTENT_PRIORITY)}
+_HARM_KINDS = ("harm", "who", "concern")
 
 
 @dataclass(frozen=True)
@@ -179,13 +195,13 @@ def _together(rules: Rules, parts: list[Match], sentence: list[int], tokens: lis
     found: dict[tuple[int, int], dict[int, Match]] = {}  # (whole, sentence) -> part -> match
     for match in parts:
         key = (match.phrase.whole, sentence[match.start])
-        found.setdefault(key, {}).setdefault(id(match.phrase), match)
+        found.setdefault(key, {}).setdefault(match.phrase.part, match)
     result: list[Match] = []
     used: list[Match] = []
     shown: dict[Match, str] = {}
     for (whole, _), by_part in found.items():
         phrase = rules.phrases[whole]
-        if len(by_part) < len(phrase.parts):
+        if len(by_part) < phrase.count:
             continue
         ordered = sorted(by_part.values(), key=lambda m: m.start)
         match = Match(phrase, ordered[0].start, ordered[-1].end)
@@ -291,20 +307,112 @@ def _listed(matches: Iterable[Match], tokens: list[str], where: list[int]) -> st
     return ", ".join(shown)
 
 
-def classify(rules: Rules, subject: str, text: str) -> Classification:
-    """Score the subject (weighted more) and the text against the configured rules."""
-    info = _words(_segments(subject or "", text or "", rules.max_chars))
-    tokens, sentence, where, breaks = info.tokens, info.sentence, info.where, info.breaks
-    n = len(tokens)
-    found = rules.matcher.find(tokens, sentence, rules.phrases)
-    starts = bytearray(n + 1)  # 1 where a clause starts
-    for i in breaks:
-        starts[i] = 1
+def _harms(rules: Rules, found: list[Match], kept: list[Match], tokens: list[str],
+           where: list[int], sentence: list[int],
+           contexts: dict[int, list[tuple[str, Match]]],
+           negated_by: Callable[[Match], Match | None]
+           ) -> tuple[list[tuple[str, str]], list[tuple[str, str]], list[tuple[str, str]]]:
+    """The categories of harm the mail touches, who is at risk, and the semi-urgent concerns
+    it touches, each as (name, words shown).
 
+    A harm counts where it is told as present: not in a quoted tail, not inside a trap ("fire
+    NOC"), not negated in its own clause (a negation elsewhere, "nobody is hurt", reaches
+    only its own fact), and not in a sentence whose context ends it (long ago, a film, the
+    matter resolved).  A time word such as "yesterday" does not end a harm: "he left
+    yesterday" does not age "they called demanding ransom"."""
+    if not found:
+        return [], [], []
+    traps = bytearray(len(tokens))
+    for match in kept:
+        if match.phrase.kind == "trap":
+            for i in range(match.start, match.end):
+                traps[i] = 1
+    tables: dict[str, dict[str, str]] = {"harm": {}, "who": {}, "concern": {}}
+    for match in sorted(found, key=lambda m: m.start):
+        kind = match.phrase.kind
+        table = tables[kind]
+        name = match.phrase.scope
+        if name in table or where[match.start] in (_QUOTED, _REPLY):
+            continue
+        # inside a trap ("fire NOC"): for "a + b", the words of a part, not those between
+        if traps[match.start] or traps[match.end - 1] or (
+                not match.phrase.parts and any(traps[match.start:match.end])):
+            continue
+        if kind != "who" and negated_by(match) is not None:
+            continue
+        ends = {context for context, _ in contexts.get(sentence[match.start], ())}
+        if kind != "who" and ends & set(rules.harm_ends):
+            continue
+        words = " ".join(tokens[match.start:match.end])
+        words = words[:37] + "..." if len(words) > 40 else words
+        rule = match.phrase.text
+        rule = rule[:37] + "..." if len(rule) > 40 else rule
+        table[name] = f'"{words}" (rule "{rule}", line {match.phrase.line})'
+    harms, who, concerns = (list(tables[k].items()) for k in ("harm", "who", "concern"))
+    return harms, (who if harms else []), concerns
+
+
+def classify(rules: Rules, subject: str, text: str) -> Classification:
+    """The rules' decision, raised to urgent where the statistical second opinion says so
+    (it never lowers one); its vote is listed in the reasons."""
+    decision = _by_rules(rules, subject, text)
+    if rules.model is None:
+        return decision
+    # the model reads what the writer wrote now: not a quoted tail, nor a reply's subject
+    parts = _segments(subject or "", text or "", rules.max_chars)
+    new_subject = parts[0][0] if parts[0][1] == _SUBJECT else ""
+    vote = rules.model.score(new_subject, "\n".join(p for p, w in parts[1:] if w == _TEXT))
+    says = vote >= rules.model.threshold
+    note = (f"second opinion (character model): {'urgent' if says else 'not urgent'}, "
+            f"score {vote:.2f} (urgent from {rules.model.threshold:g})")
+    raised = says and decision.urgency != "urgent"
+    if raised:
+        note += ": raised to urgent"
+    # the summary of the scores stays the last reason
+    reasons = (*decision.reasons[:-1], note, decision.reasons[-1])
+    return Classification("urgent" if raised else decision.urgency, decision.score, reasons,
+                          decision.urgent_score, decision.semi_urgent_score)
+
+
+@dataclass
+class _Found:
+    """What the matcher found in a mail, sorted by role."""
+
+    info: _Words
+    kept: list[Match]  # content phrases and signals, overlaps resolved
+    hidden: list[tuple[Match, Match]]  # (trap, what it hid)
+    together: list[Match]  # "a + b" content phrases found whole
+    used_parts: list[Match]  # the parts they are made of
+    shown_as: dict[Match, str]
+    negations: list[Match]
+    harm_found: list[Match]  # harm, who is at risk, concerns
+    clause: list[int]  # clause number of each word
+
+
+@dataclass
+class _Scored:
+    """Each content phrase's best contribution, and the signals that count."""
+
+    best: dict[int, tuple[float, Match, list[str]]]  # phrase id -> (value, where, notes)
+    negated: dict[int, str]  # phrase id -> reason it did not count
+    quoted_best: set[int]  # phrases whose best occurrence is quoted
+    fresh_urgent: bool  # an urgent phrase speaks of the present
+    now_signals: dict[int, Match]
+    calm: list[Match]
+
+
+def _find(rules: Rules, subject: str, text: str) -> _Found:
+    """Step 1: cut the mail into words and find every phrase, each put in its role."""
+    info = _words(_segments(subject or "", text or "", rules.max_chars))
+    tokens, sentence, n = info.tokens, info.sentence, len(info.tokens)
+    starts = bytearray(n + 1)  # 1 where a clause starts
+    for i in info.breaks:
+        starts[i] = 1
     negations: list[Match] = []
+    harm_found: list[Match] = []
     competing: list[Match] = []
     parts: list[Match] = []
-    for match in found:
+    for match in rules.matcher.find(tokens, sentence, rules.phrases):
         kind = match.phrase.kind
         if kind == "clause_break":
             starts[match.start] = 1
@@ -312,20 +420,32 @@ def classify(rules: Rules, subject: str, text: str) -> Classification:
             negations.append(match)
         elif kind == "part":
             parts.append(match)
+        elif kind in _HARM_KINDS:
+            harm_found.append(match)
         else:
             competing.append(match)
     kept, hidden = _resolve(competing, n)
     together, used_parts, shown_as = _together(rules, parts, sentence, tokens)
+    harm_found += [m for m in together if m.phrase.kind in _HARM_KINDS]
+    together = [m for m in together if m.phrase.kind not in _HARM_KINDS]
+    return _Found(info, kept, hidden, together, used_parts, shown_as, negations, harm_found,
+                  list(accumulate(starts[:n])))
 
-    clause = list(accumulate(starts[:n]))  # clause number of each word
-    inside = bytearray(n)  # words of kept content phrases: a negation there negates nothing
-    for match in (*kept, *used_parts):
-        if match.phrase.kind in _CONTENT or match.phrase.kind in ("trap", "part"):
+
+def _negation(rules: Rules, found: _Found) -> Callable[[Match], Match | None]:
+    """Step 2: which negation, if any, cancels a phrase.  A negation reaches only within its
+    clause and a few words, and one that is part of a phrase ("not breathing") negates
+    nothing."""
+    sentence, clause, n = found.info.sentence, found.clause, len(found.info.tokens)
+    inside = bytearray(n)
+    for match in (*found.kept, *found.used_parts, *found.harm_found):
+        if match.phrase.kind in _CONTENT or match.phrase.kind in ("trap", "part", "harm",
+                                                                   "concern"):
             for i in range(match.start, match.end):
                 inside[i] = 1
     cue_ending: dict[int, Match] = {}  # last word -> negation that reaches forward
     cue_starting: dict[int, Match] = {}  # first word -> negation that reaches back
-    for cue in negations:
+    for cue in found.negations:
         if any(inside[i] for i in range(cue.start, cue.end)):
             continue
         if cue.phrase.kind == "neg_before":
@@ -347,38 +467,38 @@ def classify(rules: Rules, subject: str, text: str) -> Classification:
                 return cue_starting[i]
         return None
 
-    # --- contexts of every sentence ---
-    contexts = _sentence_contexts(rules, kept, sentence, info.paragraph, info.place)
-    # --- contributions ---
-    best: dict[int, tuple[float, Match, list[str]]] = {}  # phrase id -> (value, where, notes)
-    negated: dict[int, str] = {}
-    quoted_best: set[int] = set()  # phrases whose best occurrence is quoted
-    fresh_urgent = False
-    now_signals: dict[int, Match] = {}
-    calm: list[Match] = []
-    for match in (*kept, *together):
+    return negated_by
+
+
+def _score_phrases(rules: Rules, found: _Found, contexts: dict[int, list[tuple[str, Match]]],
+                   negated_by: Callable[[Match], Match | None]) -> _Scored:
+    """Step 3: each content phrase's contribution: its weight times where it stood (subject,
+    quoted) and the contexts of its sentence; the best occurrence counts."""
+    tokens, sentence, where = found.info.tokens, found.info.sentence, found.info.where
+    scored = _Scored({}, {}, set(), False, {}, [])
+    best = scored.best
+    for match in (*found.kept, *found.together):
         phrase = match.phrase
         kind = phrase.kind
         place = where[match.start]
         quoted = place in (_QUOTED, _REPLY)
         if kind == "now" and not quoted:
             if negated_by(match) is None:
-                now_signals.setdefault(id(phrase), match)
+                scored.now_signals.setdefault(id(phrase), match)
             continue
         if kind == "calm" and not quoted:
             if negated_by(match) is None:
-                calm.append(match)
+                scored.calm.append(match)
             continue
         if kind not in _CONTENT:
             continue
         key = id(phrase)
         cue = negated_by(match)
-        label = _LABEL[kind]
         if cue is not None:
             if key not in best:
-                negated[key] = (f"{label}: {_shown(match, tokens, True, shown_as)} in "
-                                f"{_WHERE[place]} not counted: negated by "
-                                f"{_shown(cue, tokens)}")
+                scored.negated[key] = (
+                    f"{_LABEL[kind]}: {_shown(match, tokens, True, found.shown_as)} in "
+                    f"{_WHERE[place]} not counted: negated by {_shown(cue, tokens)}")
             continue
         factor, notes = 1.0, []
         if place == _SUBJECT and rules.subject_factor != 1:
@@ -397,49 +517,59 @@ def classify(rules: Rules, subject: str, text: str) -> Classification:
                              f"{_shown(anchor, tokens, rule=False)}")
         value = phrase.weight * factor
         if kind == "urgent" and not quoted and not scaled:
-            fresh_urgent = True  # an urgent phrase about the present: "now" signals count
+            scored.fresh_urgent = True  # about the present: "now" signals count
         if key not in best or value > best[key][0]:
             if quoted:
-                quoted_best.add(key)
+                scored.quoted_best.add(key)
             else:
-                quoted_best.discard(key)
+                scored.quoted_best.discard(key)
             best[key] = (value, match, notes)
-            negated.pop(key, None)
+            scored.negated.pop(key, None)
+    return scored
 
-    by_kind = {"urgent": 0.0, "semi_urgent": 0.0, "non_urgent": 0.0}
-    from_quotes = {"urgent": 0.0, "semi_urgent": 0.0, "non_urgent": 0.0}
-    phrase_of = {id(m.phrase): m.phrase for m in (*kept, *together)}
-    for key, (value, _, _) in best.items():
-        (from_quotes if key in quoted_best else by_kind)[phrase_of[key].kind] += value
-    # A quoted tail is old news: it may confirm, never decide.  Together its phrases add at
-    # most weights.quoted x the urgent threshold.
+
+def _totals(rules: Rules, found: _Found, scored: _Scored) -> dict[str, float]:
+    """Step 4: the sum per class.  A quoted tail is old news: it may confirm, never decide;
+    together its phrases add at most weights.quoted x the urgent threshold."""
+    by_kind = dict.fromkeys(_CONTENT, 0.0)
+    from_quotes = dict.fromkeys(_CONTENT, 0.0)
+    phrase_of = {id(m.phrase): m.phrase for m in (*found.kept, *found.together)}
+    for key, (value, _, _) in scored.best.items():
+        (from_quotes if key in scored.quoted_best else by_kind)[phrase_of[key].kind] += value
     cap = rules.quoted_factor * rules.urgent_threshold
     quoted_total = from_quotes["urgent"] + from_quotes["semi_urgent"]
     shrink = min(1.0, cap / quoted_total) if quoted_total else 1.0
     for kind in by_kind:
         by_kind[kind] += from_quotes[kind] * (shrink if kind != "non_urgent" else 1.0)
+    return by_kind
 
+
+def _phrase_reasons(rules: Rules, found: _Found, scored: _Scored, urgent: float
+                    ) -> tuple[list[str], float]:
+    """Step 5: the reasons of the phrases and signals, and the urgent score with the "now"
+    boost and the calm factor applied."""
+    tokens, where = found.info.tokens, found.info.where
     reasons: list[str] = []
-    for value, match, notes in sorted(best.values(), key=lambda v: -v[0])[:MAX_REASONS]:
+    for value, match, notes in sorted(scored.best.values(), key=lambda v: -v[0])[:MAX_REASONS]:
         kind = match.phrase.kind
         detail = f" ({', '.join(notes)})" if notes else ""
-        reasons.append(f"{_LABEL[kind]}: {_shown(match, tokens, True, shown_as)} in "
+        reasons.append(f"{_LABEL[kind]}: {_shown(match, tokens, True, found.shown_as)} in "
                        f"{_WHERE[where[match.start]]} {'-' if kind == 'non_urgent' else '+'}"
                        f"{_fmt(value)}{detail}")
-    urgent = by_kind["urgent"]
-    if fresh_urgent and now_signals:
-        boost = min(rules.now_max_boost, sum(m.phrase.weight for m in now_signals.values()))
+    if scored.fresh_urgent and scored.now_signals:
+        boost = min(rules.now_max_boost,
+                    sum(m.phrase.weight for m in scored.now_signals.values()))
         if boost > 0:
             urgent += boost
-            reasons.append(f"now: {_listed(now_signals.values(), tokens, where)} "
+            reasons.append(f"now: {_listed(scored.now_signals.values(), tokens, where)} "
                            f"(+{_fmt(boost)} urgent)")
-    if calm and urgent > 0:
+    if scored.calm and urgent > 0:
         urgent *= rules.calm_factor
-        reasons.append(f"calm: {_listed(calm, tokens, where)} "
+        reasons.append(f"calm: {_listed(scored.calm, tokens, where)} "
                        f"(urgent score ×{_fmt(rules.calm_factor)})")
-    reasons.extend(negated.values())
+    reasons.extend(scored.negated.values())
     reported: set[str] = set()
-    for trap, hid in hidden:
+    for trap, hid in found.hidden:
         if hid.phrase.kind not in _CONTENT and hid.phrase.kind != "now":
             continue
         note = (f"trap: {_shown(trap, tokens)} in {_WHERE[where[trap.start]]}, so "
@@ -447,16 +577,54 @@ def classify(rules: Rules, subject: str, text: str) -> Classification:
         if note not in reported:
             reported.add(note)
             reasons.append(note)
+    return reasons[:MAX_REASONS], urgent
+
+
+def _named(items: list[tuple[str, str]], sep: str = "; ") -> str:
+    return sep.join(f"{name.replace('_', ' ')} {shown}" for name, shown in items)
+
+
+def _by_rules(rules: Rules, subject: str, text: str) -> Classification:
+    """Score the subject (weighted more) and the text against the configured rules, then
+    decide (step 6): urgent from the urgent threshold; urgent too, "close to urgent",
+    where a category of harm is touched or the score is near the line, unless the mail says
+    it is over; then semi-urgent by score or by a concern that needs action within a day."""
+    found = _find(rules, subject, text)
+    negated_by = _negation(rules, found)
+    info = found.info
+    contexts = _sentence_contexts(rules, found.kept, info.sentence, info.paragraph,
+                                  info.place)
+    scored = _score_phrases(rules, found, contexts, negated_by)
+    by_kind = _totals(rules, found, scored)
+    reasons, urgent = _phrase_reasons(rules, found, scored, by_kind["urgent"])
     semi = urgent + by_kind["semi_urgent"] - by_kind["non_urgent"]
-    reasons = reasons[:MAX_REASONS]
-    if not best:
+    harms, at_risk, concerns = _harms(rules, found.harm_found, found.kept, info.tokens,
+                                      info.where, info.sentence, contexts, negated_by)
+    if harms:  # one line for the harms, one for who is at risk: they come first
+        first = ["harm: " + _named(harms)]
+        if at_risk:
+            first.append("at risk: " + _named(at_risk, ", "))
+        reasons = first + reasons[:MAX_REASONS - len(first)]
+    if not scored.best and not harms:
         reasons.append("no urgent or semi-urgent phrase found")
-    summary = (f"urgent score {_fmt(urgent)} (urgent from {_fmt(rules.urgent_threshold)}), "
-               f"semi-urgent score {_fmt(max(semi, 0.0))} "
-               f"(semi-urgent from {_fmt(rules.semi_urgent_threshold)})")
-    reasons.append(summary)
+    reasons.append(f"urgent score {_fmt(urgent)} (urgent from {_fmt(rules.urgent_threshold)}), "
+                   f"semi-urgent score {_fmt(max(semi, 0.0))} "
+                   f"(semi-urgent from {_fmt(rules.semi_urgent_threshold)})")
+
+    def decided(urgency: str, value: float) -> Classification:
+        return Classification(urgency, round(value, 3), tuple(reasons), urgent, semi)
+
     if urgent >= rules.urgent_threshold:
-        return Classification("urgent", round(urgent, 3), tuple(reasons), urgent, semi)
+        return decided("urgent", urgent)
+    close = urgent >= rules.close_fraction * rules.urgent_threshold
+    if rules.err_urgent and not scored.calm and (harms or close):
+        why = ("touches a category of harm with no sign that it is over" if harms else
+               f"urgent score within {_fmt(1 - rules.close_fraction)} of the line")
+        reasons.insert(-1, f"close to urgent: treated as urgent ({why})")
+        return decided("urgent", urgent)
     if semi >= rules.semi_urgent_threshold:
-        return Classification("semi_urgent", round(semi, 3), tuple(reasons), urgent, semi)
-    return Classification("non_urgent", round(max(semi, 0.0), 3), tuple(reasons), urgent, semi)
+        return decided("semi_urgent", semi)
+    if concerns:
+        reasons.insert(-1, "needs action within a day: " + _named(concerns, ", "))
+        return decided("semi_urgent", max(semi, 0.0))
+    return decided("non_urgent", max(semi, 0.0))

@@ -15,23 +15,28 @@ backtrack.
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, NamedTuple
 
-from maildesk.config.yamlfile import load_yaml
+from maildesk.config.yamlfile import YamlChecks, load_yaml
 from maildesk.errors import ConfigError
+from maildesk.triage.model import Model, load_model
 from maildesk.triage.normalise import is_indic, normalise, words
 
-__all__ = ["CLASSES", "Phrase", "Rules", "Context", "compile_rules", "normalise", "read_rules"]
+__all__ = ["CLASSES", "POLICY", "Frame", "Phrase", "Rules", "compile_rules", "normalise",
+           "read_policy", "read_rules"]
 
 CLASSES = ("urgent", "semi_urgent", "non_urgent")
+POLICY = Path(__file__).resolve().parent / "policy.yaml"  # the policy shipped with maildesk
 LANGUAGES = ("en", "hi", "bn", "mr", "hi-latn", "bn-latn", "any")
 DEFAULT_WEIGHTS = {"urgent": 6.0, "semi_urgent": 3.0, "non_urgent": 0.5, "now": 2.0}
 GAP = "..."  # a phrase word standing for up to `gap_words` words of any kind
 TOGETHER = " + "  # "a + b": both parts in one sentence, in any order, as far apart as they are
+EITHER = " / "  # "a b / c d": either whole phrase (where "|" gives one word of several)
 MAX_PARTS = 4
 MAX_VARIANTS = 256  # spellings one phrase may expand to through a|b alternatives
 
@@ -42,8 +47,19 @@ CONTENT_PRIORITY = ("trap", "urgent", "semi_urgent", "calm", "now", "time", "non
 
 TOP_LEVEL = {
     "thresholds", "weights", "max_chars", "gap_words", "negation", "now", "contexts", "calm",
-    "traps", "phrases",
+    "traps", "phrases", "harm", "at_risk", "close_to_urgent", "concern", "second_opinion",
 }
+# The categories of harm the policy is about (TRIAGE.md): a mail touching one of them, with
+# no sign that it is over, is urgent.  Who is at risk is named in the reasons.
+HARM = ("threat_to_life", "violence_now", "missing_minor_or_vulnerable",
+        "kidnap_confinement_extortion", "sexual_assault", "suicide_self_harm",
+        "fire_gas_collapse", "weapon", "injured_helpless")
+AT_RISK = ("child", "elderly", "woman_alone", "third_person")
+# What needs police action within about a day (TRIAGE.md, semi-urgent): a mail touching one
+# of these, told as present or recent, is at least semi-urgent.
+CONCERN = ("theft_or_snatching", "harassment", "suspicious_presence", "cyber_fraud",
+           "threatening_messages", "hazard", "illegal_activity", "recent_assault",
+           "missing_adult", "attempted_break_in", "road_dispute")
 
 
 @dataclass(frozen=True)
@@ -57,6 +73,8 @@ class Phrase:
     scope: str = ""  # for kind "time": the name of its context
     parts: tuple[int, ...] = ()  # for an "a + b" phrase: the ids of its part phrases
     whole: int = -1  # for kind "part": the id of the "a + b" phrase
+    part: int = 0  # for kind "part": which part of it (a part may have several phrases)
+    count: int = 0  # for an "a + b" phrase: how many parts it has
     # per word of the phrase: its spellings as (normalised words, as written, any ending);
     # () for "..."; used to show officers the matched words in the rule's own spelling
     slots: tuple[tuple[tuple[tuple[str, ...], str, bool], ...], ...] = field(
@@ -88,7 +106,7 @@ class Phrase:
 
 
 @dataclass(frozen=True)
-class Context:
+class Frame:
     """A context: phrases that date or frame what their sentence tells ("last year", "film").
 
     The phrases of a sentence in the context are scaled by its factors."""
@@ -249,54 +267,24 @@ class Rules:
     max_chars: int
     negation_before: int  # words before a phrase in which a negation cancels it
     negation_after: int  # words after a phrase in which a negation cancels it
-    contexts: dict[str, Context] = field(repr=False)
+    contexts: dict[str, Frame] = field(repr=False)
     now_max_boost: float
     calm_factor: float
+    close_fraction: float = 1.0  # urgent score from this share of the threshold: urgent
+    err_urgent: bool = True  # a touched harm or a close score is urgent (off: measure cost)
+    harm_ends: tuple[str, ...] = ()  # contexts in whose sentences a harm is not present
     source: str = ""
+    model: Model | None = field(default=None, repr=False, compare=False)  # second opinion
+    overlay: str = ""  # the deployment's own rules file read on top of the policy, if any
+    changes: tuple[str, ...] = ()  # what that file added or changed
 
     def count(self, kind: str) -> int:
         return sum(1 for p in self.phrases if p.kind == kind)
 
 
 # ------------------------------------------------------------------------------------------
-class _Reader:
-    """Walks the parsed YAML and raises ConfigError naming file and line."""
-
-    def __init__(self, path: Path) -> None:
-        self.path = path
-
-    def fail(self, line: int | str | None, message: str) -> ConfigError:
-        return ConfigError(f"{self.path}:{line if line else '?'}: {message}")
-
-    @staticmethod
-    def line_of(node: Any, key: Any = None, index: int | None = None) -> int | None:
-        if index is not None:
-            lines = getattr(node, "lines", None)
-            return lines[index] if lines and index < len(lines) else getattr(node, "line", None)
-        if key is not None:
-            lines = getattr(node, "lines", None)
-            if isinstance(lines, dict) and key in lines:
-                return lines[key]
-        return getattr(node, "line", None)
-
-    def mapping(self, node: Any, where: str, line: int | None) -> dict:
-        if node is None:
-            return {}
-        if not isinstance(node, dict):
-            raise self.fail(line, f"{where} must be a mapping (key: value lines)")
-        return node
-
-    def number(self, node: dict, key: str, default: float, where: str,
-               low: float = 0.0, high: float = 1e9) -> float:
-        if key not in node:
-            return default
-        value = node[key]
-        if isinstance(value, bool) or not isinstance(value, int | float):
-            raise self.fail(self.line_of(node, key), f"{where}.{key} must be a number")
-        if not low <= value <= high:
-            raise self.fail(self.line_of(node, key),
-                            f"{where}.{key} must be between {low:g} and {high:g}")
-        return float(value)
+class _Reader(YamlChecks):
+    """The shared YAML checks, and the policy's one construct of its own: phrase lists."""
 
     def entries(self, node: Any, where: str, line: int | None, default_weight: float | None
                 ) -> Iterable[tuple[str, str, float, int]]:
@@ -384,87 +372,138 @@ def _spellings(text: str, indic_endings: bool = True
     return variants, tuple(slots)
 
 
-def compile_rules(data: dict, path: Path) -> Rules:
-    r = _Reader(path)
-    unknown = [k for k in data if k not in TOP_LEVEL]
-    if unknown:
-        raise r.fail(r.line_of(data, unknown[0]), f"unknown section {unknown[0]!r}; the file "
-                     f"has {', '.join(sorted(TOP_LEVEL))}")
-    phrases: list[Phrase] = []
-    matcher = Matcher()
+class _Builder:
+    """Collects the phrases of the policy (and of a station's file on top) into one trie."""
 
-    def add(kind: str, language: str, text: str, weight: float, line: int,
-            scope: str = "", whole: int = -1) -> int:
+    def __init__(self, reader: _Reader) -> None:
+        self.phrases: list[Phrase] = []
+        self.matcher = Matcher()
+        self.reader = reader  # the file whose phrases are being added, for error messages
+        self.known: dict[tuple[str, str, str], int] = {}  # (kind, scope, text) -> index
+        self.overlay = False  # adding a station's file: a known phrase takes its weight
+        self.added: dict[str, int] = {}  # section -> phrases the station's file added
+        self.changes: list[str] = []
+
+    def add(self, kind: str, language: str, text: str, weight: float, line: int,
+            scope: str = "", whole: int = -1, part: int = 0) -> int:
+        """One phrase of one word sequence (with | alternatives and ...) into the trie."""
+        fail = self.reader.fail
         variants, slots = _spellings(text, kind not in WHOLE_WORD_KINDS)
         if not variants:
-            raise r.fail(line, f"{text!r} has no words to match")
+            raise fail(line, f"{text!r} has no words to match")
         if len(variants) > MAX_VARIANTS:
-            raise r.fail(line, f"{text!r} expands to more than {MAX_VARIANTS} spellings")
+            raise fail(line, f"{text!r} expands to more than {MAX_VARIANTS} spellings")
         for variant in variants:
             if variant[0][0] == GAP or variant[-1][0] == GAP:
-                raise r.fail(line, f"{text!r}: '{GAP}' must stand between two words")
-        index = len(phrases)
-        phrases.append(Phrase(text, kind, weight, language, line, scope, slots=slots,
-                              whole=whole))
+                raise fail(line, f"{text!r}: '{GAP}' must stand between two words")
+        index = len(self.phrases)
+        self.phrases.append(Phrase(text, kind, weight, language, line, scope, slots=slots,
+                                   whole=whole, part=part))
         for variant in variants:
-            matcher.add(index, variant)
+            self.matcher.add(index, variant)
         return index
 
-    def add_phrase(kind: str, language: str, text: str, weight: float, line: int) -> None:
+    def add_phrase(self, kind: str, language: str, text: str, weight: float, line: int,
+                   scope: str = "") -> None:
+        """A phrase as written in a section: "a / b" alternatives, "a + b" parts."""
+        key = (kind, scope, text)
+        if self.overlay and key in self.known:  # a policy phrase named again: a new weight
+            index = self.known[key]
+            if self.phrases[index].weight != weight:
+                self.changes.append(f"{where_of(kind, scope)} {text!r}: weight "
+                                    f"{self.phrases[index].weight:g} -> {weight:g} "
+                                    f"(line {line})")
+                self.phrases[index] = dataclasses.replace(self.phrases[index], weight=weight)
+            return
+        self.known.setdefault(key, len(self.phrases))
+        if self.overlay:
+            section = where_of(kind, scope)
+            self.added[section] = self.added.get(section, 0) + 1
         if TOGETHER not in text:
-            add(kind, language, text, weight, line)
+            for alternative in text.split(EITHER):
+                self.add(kind, language, alternative.strip(), weight, line, scope)
             return
         pieces = [piece.strip() for piece in text.split(TOGETHER.strip())]
         if not 2 <= len(pieces) <= MAX_PARTS or not all(pieces):
-            raise r.fail(line, f"{text!r}: 'a + b' takes 2 to {MAX_PARTS} non-empty parts")
-        index = len(phrases)
-        phrases.append(Phrase(text, kind, weight, language, line))
-        ids = tuple(add("part", language, piece, 0.0, line, whole=index) for piece in pieces)
-        phrases[index] = Phrase(text, kind, weight, language, line, parts=ids)
+            raise self.reader.fail(line, f"{text!r}: 'a + b' takes 2 to {MAX_PARTS} "
+                                         "non-empty parts")
+        index = len(self.phrases)
+        self.phrases.append(Phrase(text, kind, weight, language, line, scope))
+        ids = []
+        for slot, piece in enumerate(pieces):
+            for alternative in piece.split(EITHER):  # one part, several whole phrases
+                ids.append(self.add("part", language, alternative.strip(), 0.0, line,
+                                    whole=index, part=slot))
+        self.phrases[index] = Phrase(text, kind, weight, language, line, scope,
+                                     parts=tuple(ids), count=len(pieces))
 
-    # --- thresholds and weights ---
-    thresholds = r.mapping(data.get("thresholds"), "thresholds", r.line_of(data, "thresholds"))
-    urgent_threshold = r.number(thresholds, "urgent", 6.0, "thresholds", 0.1)
-    semi_threshold = r.number(thresholds, "semi_urgent", 3.0, "thresholds", 0.1)
-    if semi_threshold > urgent_threshold:
+
+def _known_keys(r: _Reader, node: dict, where: str, keys: tuple[str, ...]) -> None:
+    for key in node:
+        if key not in keys:
+            raise r.fail(r.line_of(node, key), f"{where}.{key}: use {', '.join(keys)}")
+
+
+def _section(r: _Reader, data: dict, name: str, keys: tuple[str, ...]) -> dict:
+    node = r.mapping(data.get(name), name, r.line_of(data, name))
+    _known_keys(r, node, name, keys)
+    return node
+
+
+def _scoring(r: _Reader, data: dict) -> dict[str, float]:
+    """thresholds, weights, max_chars and gap_words."""
+    thresholds = _section(r, data, "thresholds", ("urgent", "semi_urgent"))
+    urgent = r.number(thresholds, "urgent", 6.0, "thresholds", 0.1)
+    semi = r.number(thresholds, "semi_urgent", 3.0, "thresholds", 0.1)
+    if semi > urgent:
         raise r.fail(r.line_of(thresholds, "semi_urgent"),
                      "thresholds.semi_urgent must not be above thresholds.urgent")
     weights = r.mapping(data.get("weights"), "weights", r.line_of(data, "weights"))
     for key in weights:
         if key not in ("subject", "quoted"):
             raise r.fail(r.line_of(weights, key), f"weights.{key}: use 'subject' or 'quoted'")
-    subject_factor = r.number(weights, "subject", 1.5, "weights", 0.0, 10.0)
-    quoted_factor = r.number(weights, "quoted", 0.2, "weights", 0.0, 1.0)
-    max_chars = int(r.number(data, "max_chars", 20_000, "", 1_000, 200_000))
-    matcher.gap_words = int(r.number(data, "gap_words", 3, "", 0, 10))
+    return {
+        "urgent_threshold": urgent,
+        "semi_urgent_threshold": semi,
+        "subject_factor": r.number(weights, "subject", 1.5, "weights", 0.0, 10.0),
+        "quoted_factor": r.number(weights, "quoted", 0.2, "weights", 0.0, 1.0),
+        "max_chars": int(r.number(data, "max_chars", 20_000, "", 1_000, 200_000)),
+        "gap_words": int(r.number(data, "gap_words", 3, "", 0, 10)),
+    }
 
-    # --- negation ---
+
+def _negation(r: _Reader, data: dict, b: _Builder) -> tuple[int, int]:
+    """The negation words and clause breaks; returns the two windows (words)."""
     negation = r.mapping(data.get("negation"), "negation", r.line_of(data, "negation"))
     for key in negation:
         if key not in ("window_before", "window_after", "before", "after", "clause_breaks"):
             raise r.fail(r.line_of(negation, key), f"negation.{key}: use window_before, "
                          "window_after, before, after or clause_breaks")
-    window_before = int(r.number(negation, "window_before", 3, "negation", 0, 20))
-    window_after = int(r.number(negation, "window_after", 3, "negation", 0, 20))
     for key, kind in (("before", "neg_before"), ("after", "neg_after"),
                       ("clause_breaks", "clause_break")):
         for language, text, _, line in r.entries(negation.get(key), f"negation.{key}",
                                                  r.line_of(negation, key), None):
-            add(kind, language, text, 0.0, line)
+            b.add(kind, language, text, 0.0, line)
+    return (int(r.number(negation, "window_before", 3, "negation", 0, 20)),
+            int(r.number(negation, "window_after", 3, "negation", 0, 20)))
 
-    # --- now (immediacy) ---
+
+def _now(r: _Reader, data: dict, b: _Builder) -> float:
+    """The "now" signals; returns their largest total boost."""
     now = r.mapping(data.get("now"), "now", r.line_of(data, "now"))
     for key in now:
         if key not in ("max_boost", "phrases"):
             raise r.fail(r.line_of(now, key), f"now.{key}: use max_boost or phrases")
-    now_max_boost = r.number(now, "max_boost", 3.0, "now", 0.0, 100.0)
     for language, text, weight, line in r.entries(now.get("phrases"), "now.phrases",
                                                   r.line_of(now, "phrases"),
                                                   DEFAULT_WEIGHTS["now"]):
-        add("now", language, text, weight, line)
+        b.add("now", language, text, weight, line)
+    return r.number(now, "max_boost", 3.0, "now", 0.0, 100.0)
 
-    # --- contexts (time and other scopes) ---
-    times: dict[str, Context] = {}
+
+def _frames(r: _Reader, data: dict, b: _Builder) -> dict[str, Frame]:
+    """The contexts ("last year", "film"...): their factors and phrases."""
+    frames: dict[str, Frame] = {}
     table = r.mapping(data.get("contexts"), "contexts", r.line_of(data, "contexts"))
     for name, scope in table.items():
         where, line = f"contexts.{name}", r.line_of(table, name)
@@ -487,27 +526,150 @@ def compile_rules(data: dict, path: Path) -> Rules:
                              f"urgency; use {', '.join(CLASSES)}")
             factors[cls] = r.number(factors_node, cls, 1.0, f"{where}.factors", 0.0, 10.0)
         carry = int(r.number(scope, "carry", 0, where, 0, 50))
-        times[str(name)] = Context(str(name), factors, carry, past)
+        frames[str(name)] = Frame(str(name), factors, carry, past)
         for language, text, _, pline in r.entries(scope.get("phrases"), f"{where}.phrases",
                                                   r.line_of(scope, "phrases"), None):
-            add("time", language, text, 0.0, pline, str(name))
+            b.add("time", language, text, 0.0, pline, str(name))
+    return frames
 
-    # --- calm ---
-    calm = r.mapping(data.get("calm"), "calm", r.line_of(data, "calm"))
-    for key in calm:
-        if key not in ("factor", "phrases"):
-            raise r.fail(r.line_of(calm, key), f"calm.{key}: use factor or phrases")
+
+def _close(r: _Reader, data: dict, frames: dict[str, Frame]) -> tuple[float, tuple[str, ...]]:
+    """close_to_urgent: the share of the urgent threshold, and the contexts ending a harm."""
+    close = _section(r, data, "close_to_urgent", ("fraction", "harm_ends_in"))
+    ends = close.get("harm_ends_in") or []
+    for name in ends:
+        if name not in frames:
+            raise r.fail(r.line_of(close, "harm_ends_in"),
+                         f"close_to_urgent.harm_ends_in: {name!r} is not a context")
+    return (r.number(close, "fraction", 1.0, "close_to_urgent", 0.1, 1.0),
+            tuple(str(name) for name in ends))
+
+
+def _second_opinion(r: _Reader, data: dict) -> Model | None:
+    """The statistical second opinion (maildesk.triage.model), if the policy enables it."""
+    if "second_opinion" not in data:
+        return None
+    second = _section(r, data, "second_opinion", ("threshold",))
+    model = load_model()
+    if model is None:
+        raise r.fail(r.line_of(data, "second_opinion"), "second_opinion: the package "
+                     "carries no model (maildesk/triage/model.json.gz)")
+    return dataclasses.replace(model, threshold=r.number(
+        second, "threshold", model.threshold, "second_opinion", -10.0, 10.0))
+
+
+def compile_rules(data: dict, path: Path, overlay: dict | None = None,
+                  overlay_path: Path | None = None) -> Rules:
+    """The rules of the policy `data` (from `path`), with a deployment's `overlay` file:
+    its settings replace the policy's, its phrases are added, and a phrase the policy has
+    already (same section, same words) takes the overlay's weight."""
+    r = _Reader(path)
+    unknown = [k for k in data if k not in TOP_LEVEL]
+    if unknown:
+        raise r.fail(r.line_of(data, unknown[0]), f"unknown section {unknown[0]!r}; the file "
+                     f"has {', '.join(sorted(TOP_LEVEL))}")
+    b = _Builder(r)
+    if overlay:
+        data = _with_settings(data, overlay, _Reader(overlay_path or path), b.changes)
+    scoring = _scoring(r, data)
+    b.matcher.gap_words = int(scoring.pop("gap_words"))
+    window_before, window_after = _negation(r, data, b)
+    now_max_boost = _now(r, data, b)
+    frames = _frames(r, data, b)
+    calm = _section(r, data, "calm", ("factor", "phrases"))
     calm_factor = r.number(calm, "factor", 0.3, "calm", 0.0, 1.0)
+    close_fraction, harm_ends = _close(r, data, frames)
+    model = _second_opinion(r, data)
+    _phrase_sections(data, r, b.add_phrase)
+    if overlay:  # the station's phrases, after the policy's
+        b.overlay, b.reader = True, _Reader(overlay_path or path)
+        _phrase_sections(overlay, b.reader, b.add_phrase)
+        b.changes[:0] = [f"adds {count} {where}" for where, count in b.added.items()]
+    if not any(p.kind in CLASSES for p in b.phrases):
+        raise r.fail(r.line_of(data), "no classification phrases; add a 'phrases:' section")
+    b.matcher.freeze()
+    return Rules(
+        phrases=tuple(b.phrases),
+        matcher=b.matcher,
+        **scoring,
+        negation_before=window_before,
+        negation_after=window_after,
+        contexts=frames,
+        now_max_boost=now_max_boost,
+        calm_factor=calm_factor,
+        close_fraction=close_fraction,
+        harm_ends=harm_ends,
+        source=str(path),
+        model=model,
+        overlay=str(overlay_path) if overlay_path else "",
+        changes=tuple(b.changes),
+    )
+
+
+def where_of(kind: str, scope: str) -> str:
+    """The section of the rules file a phrase of this kind comes from."""
+    if kind in CLASSES:
+        return f"phrases.{kind}"
+    section = {"harm": "harm", "who": "at_risk", "concern": "concern", "trap": "traps",
+               "calm": "calm.phrases"}.get(kind, kind)
+    return f"{section}.{scope}" if scope else section
+
+
+# Sections a deployment's own rules file may hold (see read_rules).
+OVERLAY_SETTINGS = ("thresholds", "weights", "close_to_urgent", "second_opinion")
+OVERLAY_PHRASES = ("phrases", "traps", "calm", "harm", "at_risk", "concern")
+
+
+def _with_settings(data: dict, overlay: dict, r: _Reader, changes: list[str]) -> dict:
+    """The policy data with the overlay's settings in place of its own (checked against the
+    overlay file, so a mistake names the overlay's line)."""
+    for key in overlay:
+        if key not in OVERLAY_SETTINGS + OVERLAY_PHRASES:
+            raise r.fail(r.line_of(overlay, key), f"{key}: a station's rules file may hold "
+                         f"{', '.join(OVERLAY_SETTINGS + OVERLAY_PHRASES)}; the rest of the "
+                         "triage policy ships with maildesk")
+    merged = dict(data)
+    for section in OVERLAY_SETTINGS:
+        if section not in overlay:
+            continue
+        own = r.mapping(overlay[section], section, r.line_of(overlay, section))
+        base = merged.get(section) or {}
+        table = type(base)(base) if isinstance(base, dict) else {}
+        if hasattr(base, "lines"):
+            table.lines = dict(base.lines)
+            table.line = base.line
+        for key, value in own.items():
+            if key == "harm_ends_in" or isinstance(value, bool) or not isinstance(
+                    value, int | float):
+                raise r.fail(r.line_of(own, key), f"{section}.{key} must be a number")
+            r.number(own, key, 0.0, section, -10.0, 1e6)
+            old = base.get(key) if isinstance(base, dict) else None
+            table[key] = value
+            changes.append(f"{section}.{key}: {old if old is not None else 'default'} -> "
+                           f"{value:g} (line {r.line_of(own, key)})")
+        merged[section] = table
+    return merged
+
+
+def _phrase_sections(data: dict, r: _Reader, add_phrase: Callable[..., None]) -> None:
+    """Add the phrases of the traps, calm, harm, at_risk, concern and phrases sections."""
+    calm = r.mapping(data.get("calm"), "calm", r.line_of(data, "calm"))
     for language, text, _, line in r.entries(calm.get("phrases"), "calm.phrases",
                                              r.line_of(calm, "phrases"), None):
-        add("calm", language, text, 0.0, line)
-
-    # --- traps ---
+        add_phrase("calm", language, text, 0.0, line)
     for language, text, _, line in r.entries(data.get("traps"), "traps",
                                              r.line_of(data, "traps"), None):
-        add("trap", language, text, 0.0, line)
-
-    # --- phrases ---
+        add_phrase("trap", language, text, 0.0, line)
+    for section, kind, names in (("harm", "harm", HARM), ("at_risk", "who", AT_RISK),
+                                 ("concern", "concern", CONCERN)):
+        table = r.mapping(data.get(section), section, r.line_of(data, section))
+        for name, languages in table.items():
+            if name not in names:
+                raise r.fail(r.line_of(table, name), f"{section}.{name}: unknown; use "
+                             f"{', '.join(names)}")
+            for language, text, _, line in r.entries(languages, f"{section}.{name}",
+                                                     r.line_of(table, name), None):
+                add_phrase(kind, language, text, 0.0, line, str(name))
     table = r.mapping(data.get("phrases"), "phrases", r.line_of(data, "phrases"))
     for urgency, languages in table.items():
         if urgency not in CLASSES:
@@ -517,28 +679,29 @@ def compile_rules(data: dict, path: Path) -> Rules:
                                                       r.line_of(table, urgency),
                                                       DEFAULT_WEIGHTS[urgency]):
             add_phrase(urgency, language, text, weight, line)
-    if not any(p.kind in CLASSES for p in phrases):
-        raise r.fail(r.line_of(data), "no classification phrases; add a 'phrases:' section")
-
-    matcher.freeze()
-    return Rules(
-        phrases=tuple(phrases),
-        matcher=matcher,
-        urgent_threshold=urgent_threshold,
-        semi_urgent_threshold=semi_threshold,
-        subject_factor=subject_factor,
-        quoted_factor=quoted_factor,
-        max_chars=max_chars,
-        negation_before=window_before,
-        negation_after=window_after,
-        contexts=times,
-        now_max_boost=now_max_boost,
-        calm_factor=calm_factor,
-        source=str(path),
-    )
 
 
-def read_rules(path: Path) -> Rules:
+def read_rules(path: Path | None = None) -> Rules:
+    """The triage policy that ships with maildesk (POLICY), with a deployment's own rules
+    file at `path` on top, if there is one: it may add phrases (to phrases, traps, calm,
+    harm, at_risk, concern), give a policy phrase another weight, and set thresholds,
+    weights, close_to_urgent and second_opinion.  A station's file thus never holds a stale
+    copy of the policy: a new release brings the improved policy with it.
+    `rules.changes` lists what the file changed, for `maildesk check`.
+    A missing file is no error: the policy alone is read."""
+    if path is None or not path.exists() or path.resolve() == POLICY.resolve():
+        return read_policy(POLICY)
+    policy = load_yaml(POLICY)
+    data = load_yaml(path)
+    if data is None:
+        data = {}
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path}:1: expected a mapping of sections (phrases:, traps: ...)")
+    return compile_rules(policy, POLICY, data, path)
+
+
+def read_policy(path: Path) -> Rules:
+    """A whole policy file, alone (the shipped one, or one written for a test)."""
     data = load_yaml(path)
     if not isinstance(data, dict):
         raise ConfigError(f"{path}:1: expected a mapping with 'thresholds:' and 'phrases:'")

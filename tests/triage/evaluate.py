@@ -5,6 +5,10 @@ Two parts, one JSON object per line:
     holdout.jsonl  written first, before any rule, and never used to tune the rules.
 Fields: id, language (en hi bn mr hi-latn bn-latn), subject, text, label (urgent |
 semi_urgent | non_urgent), note (why the label; which trap).
+
+writers/<writer>.jsonl hold mails written by independent writers who never saw the rules
+(one voice each); besides the fields above they carry `hard` (true for a trap) and may carry
+`writer`.  `load_writers()` reads them all; bench/triage.py holds each writer out in turn.
 """
 
 from __future__ import annotations
@@ -19,6 +23,8 @@ PARTS = ("dev", "holdout")
 CLASSES = ("urgent", "semi_urgent", "non_urgent")
 LANGUAGES = ("en", "hi", "bn", "mr", "hi-latn", "bn-latn")
 FIELDS = ("id", "language", "subject", "text", "label", "note")
+WRITER_FIELDS = (*FIELDS, "hard")
+WRITERS = HERE / "writers"
 
 
 @dataclass(frozen=True)
@@ -29,22 +35,38 @@ class Case:
     text: str
     label: str
     note: str
+    hard: bool = False
+    writer: str = ""
 
 
 def load(part: str) -> list[Case]:
+    return read_cases(HERE / f"{part}.jsonl")
+
+
+def read_cases(path: Path, writer: str = "") -> list[Case]:
+    """The cases of one JSON-lines file.  A writer's file (`writer` given) must carry `hard`;
+    a line still being written (the last, cut short) is an error, not skipped."""
     cases = []
-    path = HERE / f"{part}.jsonl"
+    required = set(WRITER_FIELDS if writer else FIELDS)
     for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
         if not line.strip():
             continue
         data = json.loads(line)
-        if set(data) != set(FIELDS):
-            raise ValueError(f"{path}:{number}: fields must be {', '.join(FIELDS)}")
+        if writer:
+            data.setdefault("writer", writer)
+        if not required <= set(data) or not set(data) <= {*WRITER_FIELDS, "writer"}:
+            raise ValueError(f"{path}:{number}: fields must be {', '.join(sorted(required))}")
+        data["hard"] = bool(data.get("hard", False))
         case = Case(**data)
         if case.label not in CLASSES or case.language not in LANGUAGES:
             raise ValueError(f"{path}:{number}: bad label or language")
         cases.append(case)
     return cases
+
+
+def load_writers(folder: Path = WRITERS) -> dict[str, list[Case]]:
+    """writer -> their cases, for every writers/<writer>.jsonl."""
+    return {path.stem: read_cases(path, path.stem) for path in sorted(folder.glob("*.jsonl"))}
 
 
 @dataclass
@@ -91,3 +113,9 @@ def score(cases: Iterable[Case], predict: Callable[[Case], str]
         if predicted != case.label:
             wrong.append((case, predicted))
     return overall, by_language, wrong
+
+
+def missed_urgent(wrong: Iterable[tuple[Case, str]]) -> list[Case]:
+    """Urgent mails called non-urgent: the error a desk must never make."""
+    return [case for case, predicted in wrong
+            if case.label == "urgent" and predicted == "non_urgent"]
