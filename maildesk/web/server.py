@@ -49,6 +49,9 @@ async def serve_beside(config: Config, daemon: Awaitable[int]) -> int:
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     try:
         sock.bind((settings.host, settings.port))
+        # Listening at once: a browser that comes before uvicorn has started waits in the
+        # backlog instead of being refused.
+        sock.listen(128)
     except OSError as exc:
         sock.close()
         log.error("web: cannot listen on %s:%s: %s", settings.host, settings.port, exc.strerror)
