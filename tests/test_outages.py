@@ -193,7 +193,11 @@ def test_the_database_locked_for_a_moment(tmp_path, dovecot, mailbox_user, smtp)
 # -- in process -------------------------------------------------------------------------------
 
 BACKLOG = 2000
-LAG_LIMIT = 0.100  # seconds
+LAG_LIMIT = 0.100  # seconds, for 99 % of the ticks
+# The recording SMTP server and Dovecot's client share this interpreter: in a busy suite
+# their threads hold the GIL for single ticks. A blocked loop (a lock wait, a TLS context
+# built on it) shows as many late ticks, or one of seconds; both fail here.
+SPIKE_LIMIT = 0.500
 
 
 def test_the_event_loop_never_waits_during_a_2000_mail_backlog(tmp_path, dovecot, smtp):
@@ -210,23 +214,23 @@ def test_the_event_loop_never_waits_during_a_2000_mail_backlog(tmp_path, dovecot
 
     async def scenario() -> tuple[float, int]:
         daemon = Daemon(config, None)
-        worst, ticks = 0.0, 0
+        lags: list[float] = []
         running = asyncio.create_task(daemon.run(signals=False))
         done = asyncio.create_task(asyncio.to_thread(smtp.wait_for, 2 * BACKLOG, 240))
         while not done.done():  # the ticker: how late does the loop wake it?
             before = time.monotonic()
             await asyncio.sleep(0.01)
-            worst = max(worst, time.monotonic() - before - 0.01)
-            ticks += 1
+            lags.append(time.monotonic() - before - 0.01)
         await done
         daemon.request_stop()
         assert await running == 0
-        return worst, ticks
+        return sorted(lags)
 
-    worst, ticks = asyncio.run(scenario())
-    print(f"\nFIGURE loop lag during a {BACKLOG}-mail backlog: worst {worst * 1000:.0f} ms "
-          f"over {ticks} ticks")
-    assert worst < LAG_LIMIT
+    lags = asyncio.run(scenario())
+    p99, worst = lags[int(0.99 * (len(lags) - 1))], lags[-1]
+    print(f"\nFIGURE loop lag during a {BACKLOG}-mail backlog: p99 {p99 * 1000:.0f} ms, worst "
+          f"{worst * 1000:.0f} ms over {len(lags)} ticks")
+    assert p99 < LAG_LIMIT and worst < SPIKE_LIMIT
     with open_store(tmp_path) as store:
         assert store.one("SELECT count(*) AS n FROM complaints")["n"] == BACKLOG
         assert store.outbox_counts() == {"sent": 2 * BACKLOG}

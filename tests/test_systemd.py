@@ -188,7 +188,7 @@ def test_no_ping_while_an_intake_thread_hangs(tmp_path, dovecot, mailbox_user, s
         assert not [line for line in daemon.lines[refused:again] if "watchdog: ping" in line]
         assert notify_socket.next()["READY"] == "1"
         server.close()  # the pass ends; so does the daemon, cleanly
-        daemon.wait_for(r"station BHL: pass failed", refused)
+        daemon.wait_for(r"outage: .*BHL|station BHL: pass failed", refused)
         assert daemon.stop() == 0
     except BaseException:
         print("--- the daemon's log ---", *daemon.lines, sep="\n")

@@ -251,8 +251,12 @@ class Store:
 
     def query(self, sql: str, params: tuple | dict = ()) -> list[Row]:
         # Straight to the connection: sqlite-utils' query() wraps every read in a savepoint,
-        # which costs more than the read itself on the path of every incoming mail.
-        with self._writing():
+        # which costs more than the read itself on the path of every incoming mail. A read
+        # needs no write lock (and a read-only store, the web's, cannot take one).
+        words = sql.split(None, 1)
+        reading = bool(words) and words[0].upper() in ("SELECT", "WITH") and (
+            "RETURNING" not in sql.upper())
+        with self.lock if reading else self._writing():
             cursor = self.db.conn.execute(sql, params)
             names = [d[0] for d in cursor.description or ()]
             return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
