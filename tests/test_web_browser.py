@@ -17,8 +17,8 @@ from pathlib import Path
 import pytest
 import uvicorn
 import yaml
-from deskenv import StationAccount, fixture, resident_mail, write_config
-from webenv import HASHES, PASSWORDS
+from deskenv import StationAccount, fixture, parse, resident_mail, write_config
+from webenv import HASHES, PASSWORDS, open_store
 
 from maildesk.clock import FakeClock
 from maildesk.config.settings import Config, load_config
@@ -110,6 +110,17 @@ def poll_in_thread(config: Config, clock: FakeClock) -> None:
     assert not errors, errors
 
 
+def code_of(config: Config, message_id: str) -> str:
+    """The complaint code the desk gave the mail with `message_id`."""
+    store = open_store(config)
+    try:
+        complaint = store.complaint_by_message_ids([message_id.strip("<>")])
+    finally:
+        store.close()
+    assert complaint is not None, message_id
+    return complaint["code"]
+
+
 def shoot(page, name: str) -> None:
     """The page at phone and desktop width, full length."""
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
@@ -195,6 +206,26 @@ def test_dashboard_status_and_figures_in_chromium(served: tuple, chromium: str) 
             expect(resident.locator("#answer")).to_contain_text("We found no complaint")
             expect(resident.locator("main")).not_to_contain_text("Acknowledged")
             shoot(resident, "status-neutral")
+
+            # A resident who wrote in Bengali; the officer's #progress note reaches the page,
+            # which answers in Bengali whatever the browser asks for.
+            bengali = parse(fixture("bn_long_subject.eml"))
+            dovecot.append(bhl.user, fixture("bn_long_subject.eml"))
+            poll_in_thread(config, clock)
+            bn_code = code_of(config, bengali["Message-ID"])
+            note = "টহলদারি গাড়ি পাঠানো হয়েছে। আজ সন্ধ্যায় আধিকারিক আসবেন।"
+            dovecot.append(bhl.user, resident_mail(
+                "si.roy@maildesk.test", bhl.address, f"Re: [{bn_code}] অভিযোগ",
+                f"#progress {note}", "si.roy.reply@maildesk.test"))
+            poll_in_thread(config, clock)
+            resident.goto(f"{base}/status")
+            resident.fill("input[name=code]", bn_code)
+            resident.fill("input[name=address]", bengali["From"].addresses[0].addr_spec)
+            resident.click("text=Look up")
+            expect(resident.locator("#answer h2")).to_contain_text(f"{bn_code}: কাজ চলছে")
+            expect(resident.locator("#answer")).to_contain_text(note)
+            expect(resident.locator("#answer")).not_to_contain_text("Acknowledged")
+            shoot(resident, "status-bn")
 
             resident.goto(f"{base}/figures")
             expect(resident.locator("svg.chart").first).to_be_visible()

@@ -41,6 +41,7 @@ def _zone_data(web: Web, zone: str, station: str, urgency: str, late: str,
     desk = web.desk
     digest = build_digest(desk, zone, latest_day(desk) + timedelta(days=1))
     context = digest_context(desk, digest)
+    context["since"] = desk.local_time(digest.start)  # the last digest; the period ends later
     rows = [o for o in digest.overdue
             if (not station or o.station == station) and (not urgency or o.urgency == urgency)
             and (not late or LATE.get(late) in o.late)]
