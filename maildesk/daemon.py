@@ -18,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+import shutil
 import signal
 import threading
 import time
@@ -34,7 +35,7 @@ from maildesk import metrics
 from maildesk.clock import Clock
 from maildesk.config.settings import Config, Station, load_config
 from maildesk.desk import Desk
-from maildesk.errors import ConfigError, PermanentError, TemporaryError
+from maildesk.errors import ConfigError, PermanentError, TemporaryError, disk_full
 from maildesk.heartbeat import Heartbeat
 from maildesk.intake.poll import PassResult, poll_station
 from maildesk.intake.watcher import Watcher, backoff, report_failure, report_success
@@ -50,6 +51,8 @@ log = logging.getLogger(__name__)
 
 SWEEP_SECONDS = 120  # escalations are in minutes and hours: a sweep every 2 minutes is plenty
 WATCHERS_LOG_OUT_SECONDS = 10  # at exit; a watcher stuck in connect() is left behind
+DISK = "disk"  # the outage key of a full data directory
+DISK_ROOM = 1024 * 1024  # free bytes before intake tries again: a mail and its rows fit
 
 
 @dataclass
@@ -93,6 +96,7 @@ class Daemon:
         self.watchdog_task: asyncio.Task | None = None
         self.outages = Outages()
         self.probes: dict[str, asyncio.Task] = {}  # what is down, being probed
+        self.disk_waiting: set[str] = set()  # stations whose pass stopped on a full disk
 
     @property
     def config(self) -> Config:
@@ -145,8 +149,11 @@ class Daemon:
                     await self.send()
                 if code not in self.wanted or result.error:
                     return
-        except Exception:  # noqa: BLE001 - the runner loop: log, and the next run tries again
-            log.exception("station %s: pass failed unexpectedly", code)
+        except Exception as exc:  # noqa: BLE001 - the runner loop: log, the next run tries again
+            if disk_full(exc):
+                self._disk_full(code)
+            else:
+                log.exception("station %s: pass failed unexpectedly", code)
         finally:
             self.running.pop(code, None)
 
@@ -207,6 +214,25 @@ class Daemon:
                 log.debug("station %s: IMAP server answers a connect; checking INBOX", code)
                 self.start_pass(code)
                 return
+
+    def _disk_full(self, code: str) -> None:
+        """The data directory is full: the pass stopped before its mail was stored, so the
+        mail is still in the INBOX. Say so once, and try again as soon as there is room."""
+        self.disk_waiting.add(code)
+        self.outages.begin(DISK, f"disk full under {self.config.data_dir}; mail waits "
+                           f"in the INBOX (station {code}); free some space, maildesk "
+                           f"looks every {PROBE_SECONDS:g} s")
+        self._probe("disk", self._probe_disk())
+
+    async def _probe_disk(self) -> None:
+        while not self.stop.is_set() and self.disk_waiting:
+            await asyncio.sleep(PROBE_SECONDS)  # the rhythm of the probe
+            if shutil.disk_usage(self.config.data_dir).free < DISK_ROOM:
+                continue
+            waiting, self.disk_waiting = self.disk_waiting, set()
+            self.outages.end(DISK, f"disk: {self.config.data_dir} has room again")
+            for code in sorted(waiting):
+                self.start_pass(code)
 
     async def _probe_smtp(self) -> None:
         """Some SMTP server took no mail: a drain as soon as one of them answers a connect

@@ -11,3 +11,18 @@ class TemporaryError(Exception):
 
 class PermanentError(Exception):
     """Something outside refused for good (5xx, bad login): report it, do not retry blindly."""
+
+
+def disk_full(exc: BaseException) -> bool:
+    """The data directory's disk (or the service user's quota) is full: a raw mail file or
+    SQLite refused to grow. Nothing is wrong with the mail; it waits in the INBOX."""
+    import errno
+    import sqlite3
+
+    while exc is not None:
+        if isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, errno.EDQUOT):
+            return True
+        if isinstance(exc, sqlite3.OperationalError) and "disk is full" in str(exc):
+            return True
+        exc = exc.__cause__ or exc.__context__  # type: ignore[assignment]
+    return False
