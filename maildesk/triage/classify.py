@@ -584,6 +584,15 @@ def _named(items: list[tuple[str, str]], sep: str = "; ") -> str:
     return sep.join(f"{name.replace('_', ' ')} {shown}" for name, shown in items)
 
 
+def _routine(by_kind: dict[str, float], threshold: float) -> bool:
+    """A concern (a theft, a fraud) told inside a routine request (the copy of an FIR, the
+    status of an old case, an insurance claim) does not make the mail semi-urgent: the
+    non-urgent phrases weigh a semi-urgent threshold or more, and at least as much as the
+    urgent and semi-urgent ones together."""
+    routine = by_kind["non_urgent"]
+    return routine >= threshold and routine >= by_kind["urgent"] + by_kind["semi_urgent"]
+
+
 def _by_rules(rules: Rules, subject: str, text: str) -> Classification:
     """Score the subject (weighted more) and the text against the configured rules, then
     decide (step 6): urgent from the urgent threshold; urgent too, "close to urgent",
@@ -624,7 +633,10 @@ def _by_rules(rules: Rules, subject: str, text: str) -> Classification:
         return decided("urgent", urgent)
     if semi >= rules.semi_urgent_threshold:
         return decided("semi_urgent", semi)
-    if concerns:
+    if concerns and _routine(by_kind, rules.semi_urgent_threshold):
+        reasons.insert(-1, "routine request outweighs: " + _named(concerns, ", ")
+                       + " (a copy, a status, a question about it)")
+    elif concerns:
         reasons.insert(-1, "needs action within a day: " + _named(concerns, ", "))
         return decided("semi_urgent", max(semi, 0.0))
     return decided("non_urgent", max(semi, 0.0))
