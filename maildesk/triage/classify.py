@@ -211,6 +211,32 @@ def _together(rules: Rules, parts: list[Match], sentence: list[int], tokens: lis
     return result, used, shown
 
 
+def _subject_time(rules: Rules, anchors: dict[int, list[Match]], places: list[int]
+                  ) -> tuple[str, Match] | None:
+    """The time a subject naming none takes from the text: the text's first time, if it is
+    a past and the text names no other time after it.  "Two years ago my bike was stolen,
+    and again this morning" is about this morning, not about two years ago."""
+    contexts = rules.contexts
+    first: tuple[str, Match] | None = None
+    for sid in sorted(anchors):
+        if places[sid - 1] != _TEXT:
+            continue
+        own = anchors[sid]
+        times = [m for m in own if m.phrase.kind == "time"]
+        if first is None:
+            if any(m.phrase.kind == "now" for m in own):
+                return None
+            past = [m for m in times if contexts[m.phrase.scope].past]
+            if not past:
+                return None
+            first = (past[0].phrase.scope, past[0])
+            if any(m.phrase.scope != first[0] for m in times):
+                return None
+        elif any(m.phrase.scope != first[0] for m in times):
+            return None
+    return first
+
+
 def _sentence_contexts(rules: Rules, kept: list[Match], sentence: list[int],
                        paragraph: list[int], places: list[int]
                        ) -> dict[int, list[tuple[str, Match]]]:
@@ -227,16 +253,7 @@ def _sentence_contexts(rules: Rules, kept: list[Match], sentence: list[int],
             anchors.setdefault(sentence[match.start], []).append(match)
     if not any(m.phrase.kind == "time" for found in anchors.values() for m in found):
         return {}  # no context named: nothing to scale
-    body_past: tuple[str, Match] | None = None  # the text's first time, if it is past
-    for sid in sorted(anchors):
-        if places[sid - 1] != _TEXT:
-            continue
-        own = anchors[sid]
-        if not any(m.phrase.kind == "now" for m in own):
-            past = [m for m in own if contexts[m.phrase.scope].past]
-            if past:
-                body_past = (past[0].phrase.scope, past[0])
-        break
+    body_past = _subject_time(rules, anchors, places)
     result: dict[int, list[tuple[str, Match]]] = {}
     active: dict[str, list] = {}  # name -> [anchor, sentences left]
     subject_past: list[tuple[str, Match]] = []
