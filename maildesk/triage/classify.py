@@ -369,6 +369,15 @@ def _harms(rules: Rules, found: list[Match], kept: list[Match], tokens: list[str
     return harms, (who if harms else []), concerns
 
 
+def _model_threshold(rules: Rules, urgency: str) -> float:
+    """The model's score that makes it vote urgent: higher over a mail the rules already call
+    semi-urgent (second_opinion.over_semi_urgent), its own threshold otherwise."""
+    assert rules.model is not None
+    if urgency == "semi_urgent" and rules.model_over_semi is not None:
+        return rules.model_over_semi
+    return rules.model.threshold
+
+
 def classify(rules: Rules, subject: str, text: str) -> Classification:
     """The rules' decision, raised to urgent where the statistical second opinion says so
     (it never lowers one); its vote is listed in the reasons."""
@@ -379,9 +388,10 @@ def classify(rules: Rules, subject: str, text: str) -> Classification:
     parts = _segments(subject or "", text or "", rules.max_chars)
     new_subject = parts[0][0] if parts[0][1] == _SUBJECT else ""
     vote = rules.model.score(new_subject, "\n".join(p for p, w in parts[1:] if w == _TEXT))
-    says = vote >= rules.model.threshold
+    threshold = _model_threshold(rules, decision.urgency)
+    says = vote >= threshold
     note = (f"second opinion (character model): {'urgent' if says else 'not urgent'}, "
-            f"score {vote:.2f} (urgent from {rules.model.threshold:g})")
+            f"score {vote:.2f} (urgent from {threshold:g})")
     raised = says and decision.urgency != "urgent"
     if raised:
         note += ": raised to urgent"

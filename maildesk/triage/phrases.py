@@ -275,6 +275,8 @@ class Rules:
     harm_ends: tuple[str, ...] = ()  # contexts in whose sentences a harm is not present
     source: str = ""
     model: Model | None = field(default=None, repr=False, compare=False)  # second opinion
+    # the model's score that raises a mail the rules call semi-urgent (None: its threshold)
+    model_over_semi: float | None = None
     overlay: str = ""  # the deployment's own rules file read on top of the policy, if any
     changes: tuple[str, ...] = ()  # what that file added or changed
 
@@ -549,13 +551,24 @@ def _second_opinion(r: _Reader, data: dict) -> Model | None:
     """The statistical second opinion (maildesk.triage.model), if the policy enables it."""
     if "second_opinion" not in data:
         return None
-    second = _section(r, data, "second_opinion", ("threshold",))
+    second = _section(r, data, "second_opinion", ("threshold", "over_semi_urgent"))
     model = load_model()
     if model is None:
         raise r.fail(r.line_of(data, "second_opinion"), "second_opinion: the package "
                      "carries no model (maildesk/triage/model.json.gz)")
     return dataclasses.replace(model, threshold=r.number(
         second, "threshold", model.threshold, "second_opinion", -10.0, 10.0))
+
+
+def _over_semi(r: _Reader, data: dict) -> float | None:
+    """second_opinion.over_semi_urgent: the score the model needs to raise a mail the rules
+    already call semi-urgent (it gets action within a day); a mail the rules call non-urgent
+    is raised from the ordinary threshold, the only guard against an urgent mail left
+    non-urgent."""
+    second = data.get("second_opinion") or {}
+    if "over_semi_urgent" not in second:
+        return None
+    return r.number(second, "over_semi_urgent", 0.0, "second_opinion", -10.0, 10.0)
 
 
 def compile_rules(data: dict, path: Path, overlay: dict | None = None,
@@ -580,6 +593,7 @@ def compile_rules(data: dict, path: Path, overlay: dict | None = None,
     calm_factor = r.number(calm, "factor", 0.3, "calm", 0.0, 1.0)
     close_fraction, harm_ends = _close(r, data, frames)
     model = _second_opinion(r, data)
+    model_over_semi = _over_semi(r, data) if model is not None else None
     _phrase_sections(data, r, b.add_phrase)
     if overlay:  # the station's phrases, after the policy's
         b.overlay, b.reader = True, _Reader(overlay_path or path)
@@ -601,6 +615,7 @@ def compile_rules(data: dict, path: Path, overlay: dict | None = None,
         harm_ends=harm_ends,
         source=str(path),
         model=model,
+        model_over_semi=model_over_semi,
         overlay=str(overlay_path) if overlay_path else "",
         changes=tuple(b.changes),
     )
