@@ -360,6 +360,8 @@ def _harms(rules: Rules, found: list[Match], kept: list[Match], tokens: list[str
         ends = {context for context, _ in contexts.get(sentence[match.start], ())}
         if kind != "who" and ends & set(rules.harm_ends):
             continue
+        if kind == "concern" and ends & set(rules.concern_ends):
+            continue
         words = " ".join(tokens[match.start:match.end])
         words = words[:37] + "..." if len(words) > 40 else words
         rule = match.phrase.text

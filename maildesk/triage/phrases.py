@@ -273,6 +273,7 @@ class Rules:
     close_fraction: float = 1.0  # urgent score from this share of the threshold: urgent
     err_urgent: bool = True  # a touched harm or a close score is urgent (off: measure cost)
     harm_ends: tuple[str, ...] = ()  # contexts in whose sentences a harm is not present
+    concern_ends: tuple[str, ...] = ()  # and contexts that end only a concern (a question)
     source: str = ""
     model: Model | None = field(default=None, repr=False, compare=False)  # second opinion
     # the model's score that raises a mail the rules call semi-urgent (None: its threshold)
@@ -537,7 +538,8 @@ def _frames(r: _Reader, data: dict, b: _Builder) -> dict[str, Frame]:
 
 def _close(r: _Reader, data: dict, frames: dict[str, Frame]) -> tuple[float, tuple[str, ...]]:
     """close_to_urgent: the share of the urgent threshold, and the contexts ending a harm."""
-    close = _section(r, data, "close_to_urgent", ("fraction", "harm_ends_in"))
+    close = _section(r, data, "close_to_urgent", ("fraction", "harm_ends_in",
+                                                   "concern_ends_in"))
     ends = close.get("harm_ends_in") or []
     for name in ends:
         if name not in frames:
@@ -545,6 +547,19 @@ def _close(r: _Reader, data: dict, frames: dict[str, Frame]) -> tuple[float, tup
                          f"close_to_urgent.harm_ends_in: {name!r} is not a context")
     return (r.number(close, "fraction", 1.0, "close_to_urgent", 0.1, 1.0),
             tuple(str(name) for name in ends))
+
+
+def _concern_ends(r: _Reader, data: dict, frames: dict[str, Frame]) -> tuple[str, ...]:
+    """close_to_urgent.concern_ends_in: contexts that end a concern but not a harm.  "What
+    should I do if a thief gets in?" asks; it reports no theft.  A harm in such a sentence
+    still counts: a threat to life is never judged by its grammar."""
+    close = data.get("close_to_urgent") or {}
+    ends = close.get("concern_ends_in") or []
+    for name in ends:
+        if name not in frames:
+            raise r.fail(r.line_of(close, "concern_ends_in"),
+                         f"close_to_urgent.concern_ends_in: {name!r} is not a context")
+    return tuple(str(name) for name in ends)
 
 
 def _second_opinion(r: _Reader, data: dict) -> Model | None:
@@ -592,6 +607,7 @@ def compile_rules(data: dict, path: Path, overlay: dict | None = None,
     calm = _section(r, data, "calm", ("factor", "phrases"))
     calm_factor = r.number(calm, "factor", 0.3, "calm", 0.0, 1.0)
     close_fraction, harm_ends = _close(r, data, frames)
+    concern_ends = _concern_ends(r, data, frames)
     model = _second_opinion(r, data)
     model_over_semi = _over_semi(r, data) if model is not None else None
     _phrase_sections(data, r, b.add_phrase)
@@ -613,6 +629,7 @@ def compile_rules(data: dict, path: Path, overlay: dict | None = None,
         calm_factor=calm_factor,
         close_fraction=close_fraction,
         harm_ends=harm_ends,
+        concern_ends=concern_ends,
         source=str(path),
         model=model,
         model_over_semi=model_over_semi,
@@ -654,8 +671,8 @@ def _with_settings(data: dict, overlay: dict, r: _Reader, changes: list[str]) ->
             table.lines = dict(base.lines)
             table.line = base.line
         for key, value in own.items():
-            if key == "harm_ends_in" or isinstance(value, bool) or not isinstance(
-                    value, int | float):
+            if key in ("harm_ends_in", "concern_ends_in") or isinstance(
+                    value, bool) or not isinstance(value, int | float):
                 raise r.fail(r.line_of(own, key), f"{section}.{key} must be a number")
             r.number(own, key, 0.0, section, -10.0, 1e6)
             old = base.get(key) if isinstance(base, dict) else None
