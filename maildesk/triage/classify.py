@@ -213,9 +213,11 @@ def _together(rules: Rules, parts: list[Match], sentence: list[int], tokens: lis
 
 def _subject_time(rules: Rules, anchors: dict[int, list[Match]], places: list[int]
                   ) -> tuple[str, Match] | None:
-    """The time a subject naming none takes from the text: the text's first time, if it is
-    a past and the text names no other time after it.  "Two years ago my bike was stolen,
-    and again this morning" is about this morning, not about two years ago."""
+    """The time or frame a subject naming none takes from the text: the text's first, if it
+    is a past and the text names no other time after it ("two years ago my bike was stolen,
+    and again this morning" is about this morning, not about two years ago), or if it is a
+    frame that ends a harm beyond its own sentence (a film being shot, the news retold):
+    "Subject: shooting / we want to shoot a short film" asks for a permission."""
     contexts = rules.contexts
     first: tuple[str, Match] | None = None
     for sid in sorted(anchors):
@@ -226,10 +228,14 @@ def _subject_time(rules: Rules, anchors: dict[int, list[Match]], places: list[in
         if first is None:
             if any(m.phrase.kind == "now" for m in own):
                 return None
-            past = [m for m in times if contexts[m.phrase.scope].past]
-            if not past:
+            # a frame held by its own sentence only (carry 0: "a game", "in case") stays there
+            framed = [m for m in times if contexts[m.phrase.scope].past or (
+                m.phrase.scope in rules.harm_ends and contexts[m.phrase.scope].carry > 0)]
+            if not framed:
                 return None
-            first = (past[0].phrase.scope, past[0])
+            first = (framed[0].phrase.scope, framed[0])
+            if not contexts[first[0]].past:
+                return first
             if any(m.phrase.scope != first[0] for m in times):
                 return None
         elif any(m.phrase.scope != first[0] for m in times):
