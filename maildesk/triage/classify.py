@@ -52,7 +52,7 @@ from itertools import accumulate
 
 from maildesk.mail.patterns import is_reply_subject
 from maildesk.triage.normalise import WORD, normalise
-from maildesk.triage.phrases import CONTENT_PRIORITY, Match, Rules
+from maildesk.triage.phrases import CONTENT_PRIORITY, Frame, Match, Rules
 
 __all__ = ["Classification", "classify"]
 
@@ -211,6 +211,13 @@ def _together(rules: Rules, parts: list[Match], sentence: list[int], tokens: lis
     return result, used, shown
 
 
+def _present(frame: Frame) -> bool:
+    """A time that scales nothing ("today", "again", "since last week"): like a "now" signal
+    it cancels an older time named in the same sentence.  "Threatening messages again from
+    the man convicted in 2015" is about the messages, not about 2015."""
+    return frame.past and all(factor >= 1 for factor in frame.factors.values())
+
+
 def _subject_time(rules: Rules, anchors: dict[int, list[Match]], places: list[int]
                   ) -> tuple[str, Match] | None:
     """The time or frame a subject naming none takes from the text: the text's first, if it
@@ -272,8 +279,9 @@ def _sentence_contexts(rules: Rules, kept: list[Match], sentence: list[int],
         if this_paragraph != last_paragraph:
             active, last_paragraph = {}, this_paragraph
         own = anchors.get(sid, [])
-        has_now = any(m.phrase.kind == "now" for m in own)
         own_times = [m for m in own if m.phrase.kind == "time"]
+        has_now = any(m.phrase.kind == "now" for m in own) or any(
+            _present(contexts[m.phrase.scope]) for m in own_times)
         own_past = [m for m in own_times if contexts[m.phrase.scope].past]
         if has_now or own_past:
             active = {k: v for k, v in active.items() if not contexts[k].past}
