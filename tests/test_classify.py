@@ -521,3 +521,62 @@ def test_a_station_file_holds_only_additions(tmp_path: Path) -> None:
     path.write_text("phrases:\n  urgent:\n    en: [\"fire ...\"]\n", encoding="utf-8")
     with pytest.raises(ConfigError, match=f"{path}:3:"):
         read_rules(path)
+
+
+# --- structure added for mail written by others (issue 10) --------------------------------
+
+def test_a_theft_told_inside_a_routine_request_stays_routine(rules: Rules) -> None:
+    result = classify(rules, "Certified copy of FIR for insurance claim",
+                      "My car was stolen in October and an FIR was registered. The insurance "
+                      "company needs a certified copy of the FIR. Kindly tell me the fees.")
+    assert result.urgency == "non_urgent"
+    assert any(r.startswith("routine request outweighs") for r in result.reasons)
+    # the same theft told as news of the day needs action within a day
+    assert urgency(rules, "My scooter was stolen from outside my house this morning.",
+                   "Scooter stolen") == "semi_urgent"
+
+
+def test_a_newer_time_ends_an_older_one(rules: Rules) -> None:
+    # the subject takes no "two years ago" when the text names this morning afterwards
+    text = ("Two years ago my bike was stolen from this society. Again this morning at 7 I "
+            "found my scooter gone, the handle lock broken.")
+    assert urgency(rules, text, "theft") == "semi_urgent"
+
+
+def test_again_cancels_the_old_time_of_its_sentence(rules: Rules) -> None:
+    old = classify(rules, "", "The man convicted in 2015 sends threatening messages.")
+    again = classify(rules, "", "The man convicted in 2015 sends threatening messages again.")
+    assert again.semi_urgent_score > old.semi_urgent_score
+
+
+def test_a_question_reports_no_theft(rules: Rules) -> None:
+    assert urgency(rules, "सर एक बात पूछनी थी, अगर रात में दुकान में कोई चोर घुस जाए तो क्या "
+                          "करना चाहिए?") == "non_urgent"
+    # a harm in a question still counts: a threat to life is not judged by its grammar
+    assert urgency(rules, "What should I do if my neighbour says he will kill himself "
+                          "tonight? He has locked his door.") == "urgent"
+
+
+def test_a_film_shoot_frames_the_subject(rules: Rules) -> None:
+    result = classify(rules, "Permission for shooting",
+                      "We are a small production house and want to shoot a short film in "
+                      "our lane next Sunday, with a dummy pistol in one scene.")
+    assert result.urgency != "urgent", result.reasons
+    # a real shooting in the subject, with a real text, stays urgent
+    assert urgency(rules, "Two men are firing at the shop opposite, people are lying on the "
+                          "road.", "Shooting in our market") == "urgent"
+
+
+def test_the_word_fire_in_hindi_is_not_ahead(rules: Rules) -> None:
+    result = classify(rules, "", "लोग आगे बढ़ रहे हैं, सब ठीक है।")
+    assert not any(r.startswith("harm:") for r in result.reasons), result.reasons
+
+
+def test_the_second_opinion_needs_more_over_a_semi_urgent_mail(rules: Rules) -> None:
+    assert rules.model is not None and rules.model_over_semi is not None
+    assert rules.model_over_semi > rules.model.threshold
+    result = classify(rules, "Snatching", "A man snatched my chain near the market an hour "
+                                          "ago. I am not hurt.")
+    vote = next(r for r in result.reasons if r.startswith("second opinion"))
+    assert result.urgency == "semi_urgent"
+    assert f"urgent from {rules.model_over_semi:g}" in vote

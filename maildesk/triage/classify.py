@@ -52,7 +52,7 @@ from itertools import accumulate
 
 from maildesk.mail.patterns import is_reply_subject
 from maildesk.triage.normalise import WORD, normalise
-from maildesk.triage.phrases import CONTENT_PRIORITY, Match, Rules
+from maildesk.triage.phrases import CONTENT_PRIORITY, Frame, Match, Rules
 
 __all__ = ["Classification", "classify"]
 
@@ -211,6 +211,45 @@ def _together(rules: Rules, parts: list[Match], sentence: list[int], tokens: lis
     return result, used, shown
 
 
+def _present(frame: Frame) -> bool:
+    """A time that scales nothing ("today", "again", "since last week"): like a "now" signal
+    it cancels an older time named in the same sentence.  "Threatening messages again from
+    the man convicted in 2015" is about the messages, not about 2015."""
+    return frame.past and all(factor >= 1 for factor in frame.factors.values())
+
+
+def _subject_time(rules: Rules, anchors: dict[int, list[Match]], places: list[int]
+                  ) -> tuple[str, Match] | None:
+    """The time or frame a subject naming none takes from the text: the text's first, if it
+    is a past and the text names no other time after it ("two years ago my bike was stolen,
+    and again this morning" is about this morning, not about two years ago), or if it is a
+    frame that ends a harm beyond its own sentence (a film being shot, the news retold):
+    "Subject: shooting / we want to shoot a short film" asks for a permission."""
+    contexts = rules.contexts
+    first: tuple[str, Match] | None = None
+    for sid in sorted(anchors):
+        if places[sid - 1] != _TEXT:
+            continue
+        own = anchors[sid]
+        times = [m for m in own if m.phrase.kind == "time"]
+        if first is None:
+            if any(m.phrase.kind == "now" for m in own):
+                return None
+            # a frame held by its own sentence only (carry 0: "a game", "in case") stays there
+            framed = [m for m in times if contexts[m.phrase.scope].past or (
+                m.phrase.scope in rules.harm_ends and contexts[m.phrase.scope].carry > 0)]
+            if not framed:
+                return None
+            first = (framed[0].phrase.scope, framed[0])
+            if not contexts[first[0]].past:
+                return first
+            if any(m.phrase.scope != first[0] for m in times):
+                return None
+        elif any(m.phrase.scope != first[0] for m in times):
+            return None
+    return first
+
+
 def _sentence_contexts(rules: Rules, kept: list[Match], sentence: list[int],
                        paragraph: list[int], places: list[int]
                        ) -> dict[int, list[tuple[str, Match]]]:
@@ -227,16 +266,7 @@ def _sentence_contexts(rules: Rules, kept: list[Match], sentence: list[int],
             anchors.setdefault(sentence[match.start], []).append(match)
     if not any(m.phrase.kind == "time" for found in anchors.values() for m in found):
         return {}  # no context named: nothing to scale
-    body_past: tuple[str, Match] | None = None  # the text's first time, if it is past
-    for sid in sorted(anchors):
-        if places[sid - 1] != _TEXT:
-            continue
-        own = anchors[sid]
-        if not any(m.phrase.kind == "now" for m in own):
-            past = [m for m in own if contexts[m.phrase.scope].past]
-            if past:
-                body_past = (past[0].phrase.scope, past[0])
-        break
+    body_past = _subject_time(rules, anchors, places)
     result: dict[int, list[tuple[str, Match]]] = {}
     active: dict[str, list] = {}  # name -> [anchor, sentences left]
     subject_past: list[tuple[str, Match]] = []
@@ -249,8 +279,9 @@ def _sentence_contexts(rules: Rules, kept: list[Match], sentence: list[int],
         if this_paragraph != last_paragraph:
             active, last_paragraph = {}, this_paragraph
         own = anchors.get(sid, [])
-        has_now = any(m.phrase.kind == "now" for m in own)
         own_times = [m for m in own if m.phrase.kind == "time"]
+        has_now = any(m.phrase.kind == "now" for m in own) or any(
+            _present(contexts[m.phrase.scope]) for m in own_times)
         own_past = [m for m in own_times if contexts[m.phrase.scope].past]
         if has_now or own_past:
             active = {k: v for k, v in active.items() if not contexts[k].past}
@@ -343,6 +374,8 @@ def _harms(rules: Rules, found: list[Match], kept: list[Match], tokens: list[str
         ends = {context for context, _ in contexts.get(sentence[match.start], ())}
         if kind != "who" and ends & set(rules.harm_ends):
             continue
+        if kind == "concern" and ends & set(rules.concern_ends):
+            continue
         words = " ".join(tokens[match.start:match.end])
         words = words[:37] + "..." if len(words) > 40 else words
         rule = match.phrase.text
@@ -350,6 +383,15 @@ def _harms(rules: Rules, found: list[Match], kept: list[Match], tokens: list[str
         table[name] = f'"{words}" (rule "{rule}", line {match.phrase.line})'
     harms, who, concerns = (list(tables[k].items()) for k in ("harm", "who", "concern"))
     return harms, (who if harms else []), concerns
+
+
+def _model_threshold(rules: Rules, urgency: str) -> float:
+    """The model's score that makes it vote urgent: higher over a mail the rules already call
+    semi-urgent (second_opinion.over_semi_urgent), its own threshold otherwise."""
+    assert rules.model is not None
+    if urgency == "semi_urgent" and rules.model_over_semi is not None:
+        return rules.model_over_semi
+    return rules.model.threshold
 
 
 def classify(rules: Rules, subject: str, text: str) -> Classification:
@@ -362,9 +404,10 @@ def classify(rules: Rules, subject: str, text: str) -> Classification:
     parts = _segments(subject or "", text or "", rules.max_chars)
     new_subject = parts[0][0] if parts[0][1] == _SUBJECT else ""
     vote = rules.model.score(new_subject, "\n".join(p for p, w in parts[1:] if w == _TEXT))
-    says = vote >= rules.model.threshold
+    threshold = _model_threshold(rules, decision.urgency)
+    says = vote >= threshold
     note = (f"second opinion (character model): {'urgent' if says else 'not urgent'}, "
-            f"score {vote:.2f} (urgent from {rules.model.threshold:g})")
+            f"score {vote:.2f} (urgent from {threshold:g})")
     raised = says and decision.urgency != "urgent"
     if raised:
         note += ": raised to urgent"
@@ -584,6 +627,15 @@ def _named(items: list[tuple[str, str]], sep: str = "; ") -> str:
     return sep.join(f"{name.replace('_', ' ')} {shown}" for name, shown in items)
 
 
+def _routine(by_kind: dict[str, float], threshold: float) -> bool:
+    """A concern (a theft, a fraud) told inside a routine request (the copy of an FIR, the
+    status of an old case, an insurance claim) does not make the mail semi-urgent: the
+    non-urgent phrases weigh a semi-urgent threshold or more, and at least as much as the
+    urgent and semi-urgent ones together."""
+    routine = by_kind["non_urgent"]
+    return routine >= threshold and routine >= by_kind["urgent"] + by_kind["semi_urgent"]
+
+
 def _by_rules(rules: Rules, subject: str, text: str) -> Classification:
     """Score the subject (weighted more) and the text against the configured rules, then
     decide (step 6): urgent from the urgent threshold; urgent too, "close to urgent",
@@ -624,7 +676,10 @@ def _by_rules(rules: Rules, subject: str, text: str) -> Classification:
         return decided("urgent", urgent)
     if semi >= rules.semi_urgent_threshold:
         return decided("semi_urgent", semi)
-    if concerns:
+    if concerns and _routine(by_kind, rules.semi_urgent_threshold):
+        reasons.insert(-1, "routine request outweighs: " + _named(concerns, ", ")
+                       + " (a copy, a status, a question about it)")
+    elif concerns:
         reasons.insert(-1, "needs action within a day: " + _named(concerns, ", "))
         return decided("semi_urgent", max(semi, 0.0))
     return decided("non_urgent", max(semi, 0.0))

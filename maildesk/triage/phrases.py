@@ -273,8 +273,11 @@ class Rules:
     close_fraction: float = 1.0  # urgent score from this share of the threshold: urgent
     err_urgent: bool = True  # a touched harm or a close score is urgent (off: measure cost)
     harm_ends: tuple[str, ...] = ()  # contexts in whose sentences a harm is not present
+    concern_ends: tuple[str, ...] = ()  # and contexts that end only a concern (a question)
     source: str = ""
     model: Model | None = field(default=None, repr=False, compare=False)  # second opinion
+    # the model's score that raises a mail the rules call semi-urgent (None: its threshold)
+    model_over_semi: float | None = None
     overlay: str = ""  # the deployment's own rules file read on top of the policy, if any
     changes: tuple[str, ...] = ()  # what that file added or changed
 
@@ -535,7 +538,8 @@ def _frames(r: _Reader, data: dict, b: _Builder) -> dict[str, Frame]:
 
 def _close(r: _Reader, data: dict, frames: dict[str, Frame]) -> tuple[float, tuple[str, ...]]:
     """close_to_urgent: the share of the urgent threshold, and the contexts ending a harm."""
-    close = _section(r, data, "close_to_urgent", ("fraction", "harm_ends_in"))
+    close = _section(r, data, "close_to_urgent", ("fraction", "harm_ends_in",
+                                                   "concern_ends_in"))
     ends = close.get("harm_ends_in") or []
     for name in ends:
         if name not in frames:
@@ -545,17 +549,41 @@ def _close(r: _Reader, data: dict, frames: dict[str, Frame]) -> tuple[float, tup
             tuple(str(name) for name in ends))
 
 
+def _concern_ends(r: _Reader, data: dict, frames: dict[str, Frame]) -> tuple[str, ...]:
+    """close_to_urgent.concern_ends_in: contexts that end a concern but not a harm.  "What
+    should I do if a thief gets in?" asks; it reports no theft.  A harm in such a sentence
+    still counts: a threat to life is never judged by its grammar."""
+    close = data.get("close_to_urgent") or {}
+    ends = close.get("concern_ends_in") or []
+    for name in ends:
+        if name not in frames:
+            raise r.fail(r.line_of(close, "concern_ends_in"),
+                         f"close_to_urgent.concern_ends_in: {name!r} is not a context")
+    return tuple(str(name) for name in ends)
+
+
 def _second_opinion(r: _Reader, data: dict) -> Model | None:
     """The statistical second opinion (maildesk.triage.model), if the policy enables it."""
     if "second_opinion" not in data:
         return None
-    second = _section(r, data, "second_opinion", ("threshold",))
+    second = _section(r, data, "second_opinion", ("threshold", "over_semi_urgent"))
     model = load_model()
     if model is None:
         raise r.fail(r.line_of(data, "second_opinion"), "second_opinion: the package "
                      "carries no model (maildesk/triage/model.json.gz)")
     return dataclasses.replace(model, threshold=r.number(
         second, "threshold", model.threshold, "second_opinion", -10.0, 10.0))
+
+
+def _over_semi(r: _Reader, data: dict) -> float | None:
+    """second_opinion.over_semi_urgent: the score the model needs to raise a mail the rules
+    already call semi-urgent (it gets action within a day); a mail the rules call non-urgent
+    is raised from the ordinary threshold, the only guard against an urgent mail left
+    non-urgent."""
+    second = data.get("second_opinion") or {}
+    if "over_semi_urgent" not in second:
+        return None
+    return r.number(second, "over_semi_urgent", 0.0, "second_opinion", -10.0, 10.0)
 
 
 def compile_rules(data: dict, path: Path, overlay: dict | None = None,
@@ -579,7 +607,9 @@ def compile_rules(data: dict, path: Path, overlay: dict | None = None,
     calm = _section(r, data, "calm", ("factor", "phrases"))
     calm_factor = r.number(calm, "factor", 0.3, "calm", 0.0, 1.0)
     close_fraction, harm_ends = _close(r, data, frames)
+    concern_ends = _concern_ends(r, data, frames)
     model = _second_opinion(r, data)
+    model_over_semi = _over_semi(r, data) if model is not None else None
     _phrase_sections(data, r, b.add_phrase)
     if overlay:  # the station's phrases, after the policy's
         b.overlay, b.reader = True, _Reader(overlay_path or path)
@@ -599,8 +629,10 @@ def compile_rules(data: dict, path: Path, overlay: dict | None = None,
         calm_factor=calm_factor,
         close_fraction=close_fraction,
         harm_ends=harm_ends,
+        concern_ends=concern_ends,
         source=str(path),
         model=model,
+        model_over_semi=model_over_semi,
         overlay=str(overlay_path) if overlay_path else "",
         changes=tuple(b.changes),
     )
@@ -639,8 +671,8 @@ def _with_settings(data: dict, overlay: dict, r: _Reader, changes: list[str]) ->
             table.lines = dict(base.lines)
             table.line = base.line
         for key, value in own.items():
-            if key == "harm_ends_in" or isinstance(value, bool) or not isinstance(
-                    value, int | float):
+            if key in ("harm_ends_in", "concern_ends_in") or isinstance(
+                    value, bool) or not isinstance(value, int | float):
                 raise r.fail(r.line_of(own, key), f"{section}.{key} must be a number")
             r.number(own, key, 0.0, section, -10.0, 1e6)
             old = base.get(key) if isinstance(base, dict) else None
