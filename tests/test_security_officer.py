@@ -104,6 +104,11 @@ def test_a_notification_pasted_alone_acts_on_nothing(conversation):
     # The quote finder knows the desk's own notification: nothing was typed, nothing acts,
     # not even a note (which would count as a first action).
     assert [e["action"] for e in conversation.store().events(after["id"])] == events
+    # The officer is told why, and the mail itself is kept.
+    [help_mail] = conversation.received(OFFICER)
+    assert "Nothing was done" in help_mail.get_content()
+    assert [m["kind"] for m in conversation.store().query(
+        "SELECT kind FROM messages ORDER BY id")] == ["new", "officer"]
 
 
 @pytest.mark.parametrize(
