@@ -14,6 +14,7 @@ from dotenv import load_dotenv
 
 from maildesk.config.yamlfile import LineDict, YamlReader, load_yaml
 from maildesk.mail.oauth import OAuthClient, token_file
+from maildesk.mail.patterns import STATION_CODE
 from maildesk.triage.phrases import Rules, read_rules
 
 SECURITY = ("tls", "starttls", "plain")
@@ -276,7 +277,7 @@ def _station(r: _Reader, defaults: _Reader, zones: set[str], env: dict[str, str]
              data_dir: Path) -> Station:
     r.known(*STATION_KEYS)
     code = r.str("code").upper()
-    if not re.fullmatch(r"[A-Z]{2,6}", code):
+    if not STATION_CODE.match(code):
         raise r.error(f"'{code}' must be 2 to 6 letters (it starts every complaint code)", "code")
     zone = r.str("zone")
     if zone not in zones:
