@@ -12,6 +12,7 @@ import pytest
 # tests/ is not a package: pytest puts this directory on sys.path for conftest.py ("prepend"
 # import mode), so the helper module is importable as plain `servers`.
 from conversation import Conversation
+from needs import missing
 from servers import Dovecot, MailboxUser, SmtpRecorder, find_dovecot
 
 INSTALL_HINT = (
@@ -24,11 +25,7 @@ INSTALL_HINT = (
 def dovecot(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Dovecot]:
     """A private Dovecot for the whole session (users are per test: see ``mailbox_user``)."""
     if find_dovecot() is None:
-        message = f"dovecot-imapd is not installed: {INSTALL_HINT}"
-        if os.environ.get("CI"):
-            # In CI a missing server must fail loudly, never turn into silently skipped tests.
-            pytest.fail(message, pytrace=False)
-        pytest.skip(message)
+        missing(f"dovecot-imapd is not installed: {INSTALL_HINT}")
     if os.geteuid() == 0:
         # As root, Dovecot's mail and auth processes run unprivileged and cannot enter
         # pytest's 0700 temp dirs, so Dovecot makes (and removes) its own dir in /tmp.

@@ -5,6 +5,7 @@ the recording SMTP server. Every integration test builds its scene from this (fi
 from __future__ import annotations
 
 import asyncio
+from email.message import EmailMessage
 from pathlib import Path
 
 from deskenv import StationAccount, config_for, parse, resident_mail
@@ -38,8 +39,20 @@ class Conversation:
                                  (self.smtp.host, self.smtp.port), [self.bhl, self.lkt], **station)
         return self.config
 
-    def deliver(self, raw: bytes, station: StationAccount | None = None) -> None:
-        self.dovecot.append((station or self.bhl).user, raw)
+    def deliver(self, *raws: bytes, station: StationAccount | None = None) -> None:
+        """Mails into a station's INBOX (Behala's unless named), over one IMAP session."""
+        with self.dovecot.client((station or self.bhl).user) as imap:
+            for raw in raws:
+                imap.append("INBOX", raw)
+
+    def send(self, sender: str, subject: str, body: str = "Please help.", extra: str = "",
+             message_id: str | None = None, station: StationAccount | None = None) -> str:
+        """A plain mail from `sender` to a station; returns its Message-ID."""
+        self.count += 1
+        message_id = message_id or f"m{self.count}@client.test"
+        self.deliver(resident_mail(sender, (station or self.bhl).address, subject, body,
+                                   message_id, extra=extra), station=station)
+        return message_id
 
     def poll(self, clock: Clock | None = None, clear: bool = True):
         if clear:
@@ -59,6 +72,10 @@ class Conversation:
         [complaint] = self.store().complaints()
         return complaint
 
+    def kinds(self) -> list[str]:
+        """The kind sorting gave each stored mail, in the order they came."""
+        return [r["kind"] for r in self.store().query("SELECT kind FROM messages ORDER BY id")]
+
     def report(self, subject: str = "Chain snatched near Behala Chowrasta",
                body: str = "Two men on a bike snatched my chain at 8 pm.") -> tuple:
         """A resident files a complaint; returns (acknowledgement, officers' notification)."""
@@ -67,6 +84,14 @@ class Conversation:
         [ack] = self.received(RESIDENT)
         [notification] = self.received(OFFICER)
         return ack, notification
+
+    def file(self, sender: str = RESIDENT) -> tuple[str, EmailMessage]:
+        """`sender` files the usual complaint; returns its code and the acknowledgement."""
+        self.send(sender, "Chain snatched near Behala Chowrasta",
+                  "Two men on a bike snatched my chain at 8 pm.")
+        self.poll()
+        [ack] = self.received(sender)
+        return self.store().complaints()[0]["code"], ack
 
     def reply(self, sender: str, to_mail, body: str, keep_headers: bool = True,
               extra: str = "", station: StationAccount | None = None) -> None:
@@ -79,4 +104,4 @@ class Conversation:
         self.deliver(resident_mail(sender, (station or self.bhl).address,
                                    f"Re: {to_mail['Subject']}", text,
                                    f"reply{self.count}@client.test", extra=threading + extra),
-                     station)
+                     station=station)

@@ -82,3 +82,21 @@ def test_a_reload_takes_a_changed_password_from_dotenv(tmp_path, monkeypatch):
     (tmp_path / ".env").write_text("BEHALA_PASSWORD=new\n")
     assert load_config(path).station("BHL").imap.password == "old"  # the environment wins
     assert load_config(path, reload=True).station("BHL").imap.password == "new"
+
+
+def test_a_misspelt_key_is_named_in_full_with_the_nearest_known_one(tmp_path):
+    """The whole message, as docs/configuration.md shows it: file:line: where.key: why; hint."""
+    path = example(tmp_path, ("  poll_seconds:", "  pol_seconds:"))
+    with pytest.raises(ConfigError) as error:
+        load_config(path, env=ENV)
+    assert str(error.value) == (f"{path}:{line_of(path, 'pol_seconds')}: defaults.pol_seconds: "
+                                "unknown setting; did you mean 'poll_seconds'?")
+
+
+def test_a_mistake_inside_a_list_names_its_entry(tmp_path):
+    path = example(tmp_path, ("    zone: KOL-NE\n    address: behala",
+                              "    zone: KOL-NE\n    adress: behala"))
+    with pytest.raises(ConfigError) as error:
+        load_config(path, env=ENV)
+    assert str(error.value).startswith(f"{path}:{line_of(path, 'adress: behala')}: "
+                                       "stations[0].adress: unknown setting;"), error.value

@@ -25,9 +25,10 @@ OFFICER = ROOT / "docs" / "officer-guide.md"
 README = ROOT / "README.md"
 PACKAGE = ROOT / "maildesk"
 
-# _Reader methods in config.py whose first argument is a key of the YAML.
+# Methods of the YAML reader (maildesk/config/yamlfile.py, and settings.py's own getters) whose
+# first argument is a key of the YAML.
 READER_METHODS = ("str", "int", "bool", "address", "addresses", "duration", "secret", "child",
-                  "items")
+                  "items", "values")
 # Officer commands as specified, used until maildesk/officer/commands.py exists.
 OFFICER_COMMANDS = ("progress", "note", "incomplete", "close", "urgent", "semi", "routine",
                     "transfer", "forward", "assign", "duplicate")
@@ -103,7 +104,7 @@ def _literal(node: ast.expr | None) -> object:
 
 
 def config_keys() -> dict[str, list[ast.Call]]:
-    """Every YAML key config.py reads: the literal first argument of a _Reader method call
+    """Every YAML key settings.py reads: the literal first argument of a reader method call
     (`desk.str("timezone", ...)`) or of `<reader>.data.get("key", ...)`."""
     keys: dict[str, list[ast.Call]] = {}
     for call in _calls("maildesk/config/settings.py"):

@@ -112,8 +112,9 @@ def test_each_library_is_used_from_its_own_room():
 
 
 def test_codes_and_reply_prefixes_are_written_once():
-    # The complaint code's shape and the "Re:"/"Fwd:" alternatives appear only in patterns.py.
-    shapes = re.compile(r"\\d\{4\}-\\d\{4|\(\?:re\|aw|fwd\?\|wg")
+    # The complaint code's shape, the station code's and the "Re:"/"Fwd:" alternatives appear
+    # only in patterns.py.
+    shapes = re.compile(r"\\d\{4\}-\\d\{4|\(\?:re\|aw|fwd\?\|wg|\[A-Z\]\{2,6\}")
     elsewhere = [f"{relative(path)}:{line}"
                  for path in sources() if relative(path) != "maildesk/mail/patterns.py"
                  for line, text in string_literals(ast.parse(path.read_text()))

@@ -43,6 +43,17 @@ def unchanged(conversation: Conversation, before: dict) -> None:
     assert conversation.received(OTHER_OFFICER) == []
 
 
+def close_with_verdict(conversation: Conversation, header: str) -> None:
+    """The officer's `#close` under the trusted server's Authentication-Results `header`
+    changes nothing and tells nobody."""
+    conversation.configure(authserv=AUTHSERV)
+    _, notification = conversation.report()
+    before = conversation.complaint()
+    send(conversation, OFFICER, notification, "#close done",
+         extra=f"Authentication-Results: {header}")
+    unchanged(conversation, before)
+
+
 def only_progress(conversation: Conversation, before: dict, note: str) -> None:
     """The officer's one typed command ran, and nothing from the quote did."""
     after = conversation.complaint()
@@ -104,6 +115,11 @@ def test_a_notification_pasted_alone_acts_on_nothing(conversation):
     # The quote finder knows the desk's own notification: nothing was typed, nothing acts,
     # not even a note (which would count as a first action).
     assert [e["action"] for e in conversation.store().events(after["id"])] == events
+    # The officer is told why, and the mail itself is kept.
+    [help_mail] = conversation.received(OFFICER)
+    assert "Nothing was done" in help_mail.get_content()
+    assert [m["kind"] for m in conversation.store().query(
+        "SELECT kind FROM messages ORDER BY id")] == ["new", "officer"]
 
 
 @pytest.mark.parametrize(
@@ -177,12 +193,7 @@ INJECTED = [
 
 @pytest.mark.parametrize("header", INJECTED)
 def test_an_injected_or_weak_verdict_does_not_act(conversation, header):
-    conversation.configure(authserv=AUTHSERV)
-    _, notification = conversation.report()
-    before = conversation.complaint()
-    send(conversation, OFFICER, notification, "#close done",
-         extra=f"Authentication-Results: {header}")
-    unchanged(conversation, before)
+    close_with_verdict(conversation, header)
     refused = conversation.store().query("SELECT count(*) AS n FROM messages WHERE kind = "
                                          "'refused'")
     assert refused[0]["n"] == 1
@@ -216,12 +227,7 @@ def test_a_real_pass_for_the_officer_acts(conversation, header):
      f"{AUTHSERV}; dkim=pass header.d=maildesk.test; spf=pass smtp.mailfrom=clerk@maildesk.test"],
 )
 def test_another_sender_of_the_domain_cannot_act_as_the_officer(conversation, header):
-    conversation.configure(authserv=AUTHSERV)
-    _, notification = conversation.report()
-    before = conversation.complaint()
-    send(conversation, OFFICER, notification, "#close done",
-         extra=f"Authentication-Results: {header}")
-    unchanged(conversation, before)
+    close_with_verdict(conversation, header)
 
 
 # -- 9. require_authentication by default; one From address ------------------------------------

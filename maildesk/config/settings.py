@@ -3,20 +3,18 @@ into frozen objects. Every error names the file, the line, the key and what woul
 
 from __future__ import annotations
 
-import difflib
 import os
 import re
 from dataclasses import dataclass, field
 from datetime import time, timedelta
 from pathlib import Path
-from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from dotenv import load_dotenv
 
-from maildesk.config.yamlfile import LineDict, load_yaml
-from maildesk.errors import ConfigError
+from maildesk.config.yamlfile import LineDict, YamlReader, load_yaml
 from maildesk.mail.oauth import OAuthClient, token_file
+from maildesk.mail.patterns import STATION_CODE
 from maildesk.triage.phrases import Rules, read_rules
 
 SECURITY = ("tls", "starttls", "plain")
@@ -24,7 +22,6 @@ AUTH = ("password", "xoauth2")
 URGENCIES = ("urgent", "semi_urgent", "non_urgent")
 LANGUAGES = ("en", "hi", "bn", "mr")
 _ADDRESS = re.compile(r"^[^@\s<>\"]+@[^@\s<>\"]+\.[^@\s<>\"]+$")
-_DURATION = re.compile(r"^\s*(\d+)\s*([smhd])\s*$")
 
 
 @dataclass(frozen=True)
@@ -174,55 +171,14 @@ DEFAULT_SERVICE_LEVELS = {
 }
 
 
-class _Reader:
-    """Walks one YAML mapping, turning every problem into a ConfigError with file:line."""
-
-    def __init__(self, data: Any, path: Path, where: str, line: int = 0) -> None:
-        self.path, self.where = path, where
-        self.line = getattr(data, "line", line)
-        if not isinstance(data, dict):
-            self.fail(f"expected a mapping (key: value lines), got {type(data).__name__}")
-        self.data: dict = data
-
-    def fail(self, message: str, key: str | None = None) -> None:
-        line = self.line
-        if key is not None and isinstance(self.data, LineDict):
-            line = self.data.lines.get(key, line)
-        name = f"{self.where}.{key}" if key and self.where else (key or self.where or "top level")
-        raise ConfigError(f"{self.path}:{line}: {name}: {message}")
-
-    def child(self, key: str, default: Any = None) -> _Reader:
-        value = self.data.get(key, default if default is not None else {})
-        line = getattr(self.data, "lines", {}).get(key, self.line)
-        return _Reader(value, self.path, f"{self.where}.{key}" if self.where else key, line)
-
-    def items(self, key: str, required: bool = False) -> list[_Reader]:
-        value = self.data.get(key)
-        if value is None:
-            if required:
-                self.fail("is missing: add a list of entries", key)
-            return []
-        if not isinstance(value, list):
-            self.fail("expected a list (lines starting with '- ')", key)
-        lines = getattr(value, "lines", [self.line] * len(value))
-        prefix = f"{self.where}.{key}" if self.where else key
-        return [_Reader(v, self.path, f"{prefix}[{i}]", lines[i]) for i, v in enumerate(value)]
-
-    def str(self, key: str, default: str | None = None, choices: tuple[str, ...] = ()) -> str:
-        value = self.data.get(key, default)
-        if value is None:
-            self.fail(f"is missing: add '{key}: ...'", key)
-        if isinstance(value, bool) or not isinstance(value, str | int | float):
-            self.fail(f"expected text, got {type(value).__name__}", key)
-        value = str(value).strip()
-        if choices and value not in choices:
-            self.fail(f"'{value}' is not one of: {', '.join(choices)}", key)
-        return value
+class _Reader(YamlReader):
+    """The one YAML reader (maildesk/config/yamlfile.py) and the configuration's own
+    constructs: mail addresses and the names of secrets."""
 
     def address(self, key: str) -> str:
         value = self.str(key).lower()
         if not _ADDRESS.match(value):
-            self.fail(f"'{value}' is not a mail address like name@example.org", key)
+            raise self.error(f"'{value}' is not a mail address like name@example.org", key)
         return value
 
     def addresses(self, key: str) -> tuple[str, ...]:
@@ -230,39 +186,16 @@ class _Reader:
         if isinstance(value, str):
             value = [value]
         if not isinstance(value, list):
-            self.fail("expected a list of mail addresses", key)
+            raise self.error("expected a list of mail addresses", key)
         for item in value:
             if not isinstance(item, str) or not _ADDRESS.match(item.strip()):
-                self.fail(f"'{item}' is not a mail address like name@example.org", key)
+                raise self.error(f"'{item}' is not a mail address like name@example.org", key)
         return tuple(v.strip().lower() for v in value)
-
-    def int(self, key: str, default: int, low: int, high: int) -> int:
-        value = self.data.get(key, default)
-        if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
-            self.fail(f"expected a whole number from {low} to {high}, got {value!r}", key)
-        return value
-
-    def bool(self, key: str, default: bool) -> bool:
-        value = self.data.get(key, default)
-        if not isinstance(value, bool):
-            self.fail(f"expected true or false, got {value!r}", key)
-        return value
-
-    def duration(self, key: str, default: timedelta) -> timedelta:
-        value = self.data.get(key)
-        if value is None:
-            return default
-        match = _DURATION.match(str(value))
-        if not match:
-            self.fail(f"expected a duration like 30m, 4h or 2d, got {value!r}", key)
-        number, unit = int(match.group(1)), match.group(2)
-        units = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days"}
-        return timedelta(**{units[unit]: number})
 
     def secret(self, key: str, env: dict[str, str]) -> str:
         """Secrets never stand in the YAML: only the name of the variable that holds them."""
         if key.removesuffix("_env") in self.data:
-            self.fail(
+            raise self.error(
                 f"secrets do not belong in the YAML; write '{key}: VARIABLE_NAME' and put "
                 "VARIABLE_NAME=... in the environment or the .env file",
                 key.removesuffix("_env"),
@@ -274,17 +207,8 @@ class _Reader:
         if value is None:
             if not getattr(env, "required", True):
                 return ""  # a dry run (inspect) reads the stations but logs in nowhere
-            self.fail(f"the environment variable {name} is not set (set it in .env)", key)
+            raise self.error(f"the environment variable {name} is not set (set it in .env)", key)
         return value
-
-    def known(self, *keys: str) -> _Reader:
-        """Refuse keys nobody reads: a misspelt key would otherwise be silently ignored."""
-        for key in self.data:
-            if key not in keys:
-                close = difflib.get_close_matches(str(key), keys, n=1)
-                hint = f"did you mean '{close[0]}'?" if close else f"known: {', '.join(keys)}"
-                self.fail(f"unknown setting; {hint}", key)
-        return self
 
 
 def _server(
@@ -299,7 +223,7 @@ def _server(
     merged.lines = {**{k: default_lines.get(k, reader.line) for k in defaults},
                     **getattr(reader.data, "lines", {})}
     merged.line = reader.line
-    r = _Reader(merged, reader.path, reader.where, reader.line)
+    r = _Reader.walk(reader.path, merged, reader.where, reader.line)
     security = r.str("security", "tls", SECURITY)
     auth = r.str("auth", "password", AUTH)
     # XOAUTH2 logs in with an access token: renewed by maildesk from refresh_token_env, or
@@ -308,16 +232,16 @@ def _server(
         "password_env", "token")
     for wrong in (other, f"{other}_env"):
         if wrong in merged:
-            r.fail(f"not used with auth: {auth}; write '{secret_key}: VARIABLE_NAME' instead",
-                   wrong)
+            raise r.error(
+                f"not used with auth: {auth}; write '{secret_key}: VARIABLE_NAME' instead", wrong)
     user = r.str("user", "")
     oauth = None
     if "refresh_token_env" in merged:
         if auth != "xoauth2":
-            r.fail("goes with auth: xoauth2", "refresh_token_env")
+            raise r.error("goes with auth: xoauth2", "refresh_token_env")
         token_url = r.str("token_url")
         if not token_url.startswith(("https://", "http://127.", "http://localhost")):
-            r.fail("expected the provider's https:// token endpoint", "token_url")
+            raise r.error("expected the provider's https:// token endpoint", "token_url")
         oauth = OAuthClient(
             token_url=token_url, client_id=r.str("client_id"),
             client_secret=r.secret("client_secret_env", env),
@@ -326,7 +250,7 @@ def _server(
     else:
         for key in ("token_url", "client_id", "client_secret_env", "scope"):
             if key in merged:
-                r.fail("is used only with refresh_token_env (OAuth2 renewal)", key)
+                raise r.error("is used only with refresh_token_env (OAuth2 renewal)", key)
     return Server(
         host=r.str("host"),
         port=r.int("port", port[security], 1, 65535),
@@ -349,28 +273,22 @@ IMAP_PORTS = {"tls": 993, "starttls": 143, "plain": 143}
 SMTP_PORTS = {"tls": 465, "starttls": 587, "plain": 25}
 
 
-def _list(reader: _Reader, key: str) -> list:
-    value = reader.data.get(key) or []
-    if not isinstance(value, list):
-        reader.fail("expected a list, like [Behala, Sakher Bazar]", key)
-    return value
-
-
 def _station(r: _Reader, defaults: _Reader, zones: set[str], env: dict[str, str],
              data_dir: Path) -> Station:
     r.known(*STATION_KEYS)
     code = r.str("code").upper()
-    if not re.fullmatch(r"[A-Z]{2,6}", code):
-        r.fail(f"'{code}' must be 2 to 6 letters (it starts every complaint code)", "code")
+    if not STATION_CODE.match(code):
+        raise r.error(f"'{code}' must be 2 to 6 letters (it starts every complaint code)", "code")
     zone = r.str("zone")
     if zone not in zones:
-        r.fail(f"unknown zone '{zone}'; zones are: {', '.join(sorted(zones))}", "zone")
+        raise r.error(f"unknown zone '{zone}'; zones are: {', '.join(sorted(zones))}", "zone")
     require = r.bool("require_authentication",
                      defaults.data.get("require_authentication", True))
     authserv = r.str("trusted_authserv_id", defaults.data.get("trusted_authserv_id", ""))
     if require and not authserv:
-        r.fail("require_authentication needs trusted_authserv_id: the name your mail server "
-               "writes first in its Authentication-Results header", "require_authentication")
+        raise r.error("require_authentication needs trusted_authserv_id: the name your mail "
+                      "server writes first in its Authentication-Results header",
+                      "require_authentication")
     officers = []
     for o in r.items("officers"):
         o.known("name", "address")
@@ -382,7 +300,7 @@ def _station(r: _Reader, defaults: _Reader, zones: set[str], env: dict[str, str]
         address=r.address("address"),
         language=r.str("language", "en", LANGUAGES),
         officers=tuple(officers),
-        localities=tuple(str(x) for x in _list(r, "localities")),
+        localities=tuple(str(x) for x in r.values("localities", "[Behala, Sakher Bazar]")),
         imap=_server(r.child("imap"), defaults.data.get("imap", {}), "imap", env, IMAP_PORTS,
                      data_dir),
         smtp=_server(r.child("smtp"), defaults.data.get("smtp", {}), "smtp", env, SMTP_PORTS,
@@ -405,10 +323,11 @@ def _web(r: _Reader, zones: set[str], env: dict[str, str]) -> WebSettings:
         admin = a.bool("admin", False)
         zone = None if admin else a.str("zone")
         if zone is not None and zone not in zones:
-            a.fail(f"unknown zone '{zone}'; zones are: {', '.join(sorted(zones))}", "zone")
+            raise a.error(f"unknown zone '{zone}'; zones are: {', '.join(sorted(zones))}", "zone")
         password_hash = a.str("password_hash")
         if not password_hash.startswith("$argon2"):
-            a.fail("expected an argon2 hash made by `maildesk hash-password`", "password_hash")
+            raise a.error("expected an argon2 hash made by `maildesk hash-password`",
+                          "password_hash")
         accounts.append(WebAccount(a.str("user"), password_hash, zone))
     return WebSettings(
         host=r.str("host", "127.0.0.1"), port=r.int("port", 8080, 1, 65535),
@@ -439,7 +358,7 @@ def load_config(path: Path | str | None = None, env: dict[str, str] | None = Non
         env = dict(os.environ)
     env = _Env(env)
     env.required = secrets
-    top = _Reader(load_yaml(path), path, "")
+    top = _Reader.walk(path, load_yaml(path))
     top.known("maildesk", "defaults", "zones", "agencies", "service_levels", "stations", "web")
     top.child("defaults").known("poll_seconds", "idle", "imap", "smtp",
                                 "require_authentication", "trusted_authserv_id")
@@ -450,8 +369,8 @@ def load_config(path: Path | str | None = None, env: dict[str, str] | None = Non
         "retention_days", "metrics_port")
     try:
         timezone = ZoneInfo(desk.str("timezone", "Asia/Kolkata"))
-    except (ZoneInfoNotFoundError, ValueError):
-        desk.fail("unknown time zone; use a name like Asia/Kolkata", "timezone")
+    except (ZoneInfoNotFoundError, ValueError) as exc:
+        raise desk.error("unknown time zone; use a name like Asia/Kolkata", "timezone") from exc
     data_dir = Path(env.get("MAILDESK_DATA_DIR") or desk.str("data_dir", "data"))
     if not data_dir.is_absolute() and not env.get("MAILDESK_DATA_DIR"):
         data_dir = path.parent / data_dir
@@ -459,7 +378,7 @@ def load_config(path: Path | str | None = None, env: dict[str, str] | None = Non
     if not re.fullmatch(r"\d{1,2}:\d{2}", digest) or not (
         int(digest.split(":")[0]) < 24 and int(digest.split(":")[1]) < 60
     ):
-        desk.fail(f"expected a local time like 09:00, got '{digest}'", "digest_time")
+        raise desk.error(f"expected a local time like 09:00, got '{digest}'", "digest_time")
 
     zones = []
     for z in top.items("zones", required=True):
@@ -470,19 +389,19 @@ def load_config(path: Path | str | None = None, env: dict[str, str] | None = Non
     stations = [_station(s, defaults, zone_codes, env, data_dir)
                 for s in top.items("stations", True)]
     if not stations:
-        top.fail("no stations: add at least one under 'stations:'", "stations")
+        raise top.error("no stations: add at least one under 'stations:'", "stations")
     seen: set[str] = set()
     for reader, station in zip(top.items("stations"), stations, strict=True):
         for key in (station.code, station.address):
             if key in seen:
-                reader.fail(f"'{key}' is used by two stations; each must be unique")
+                raise reader.error(f"'{key}' is used by two stations; each must be unique")
             seen.add(key)
 
     levels = dict(DEFAULT_SERVICE_LEVELS)
     sl = top.child("service_levels")
     for urgency in sl.data:
         if urgency not in URGENCIES:
-            sl.fail(f"unknown urgency; use one of {', '.join(URGENCIES)}", urgency)
+            raise sl.error(f"unknown urgency; use one of {', '.join(URGENCIES)}", urgency)
         r, base = sl.child(urgency), DEFAULT_SERVICE_LEVELS[urgency]
         r.known("acknowledge", "first_action", "closure", "dcp_after", "remind_every")
         levels[urgency] = ServiceLevel(
@@ -493,7 +412,7 @@ def load_config(path: Path | str | None = None, env: dict[str, str] | None = Non
             remind_every=r.duration("remind_every", base.remind_every),
         )
         if levels[urgency].remind_every <= timedelta(0):
-            r.fail("must be longer than 0", "remind_every")
+            raise r.error("must be longer than 0", "remind_every")
     agencies = [
         Agency(code=a.known("code", "name", "address").str("code"), name=a.str("name"),
                address=a.address("address"))

@@ -1,14 +1,18 @@
-"""YAML reading that remembers where each value stood, so errors can name the line.
+"""The one YAML reader of maildesk: it remembers where each value stood, so every error can
+name the file and the line.
 
-This is the only module that imports PyYAML.  `load_yaml` parses a file; `YamlChecks` holds
-the checks every reader of a maildesk YAML file needs (a mapping where one is due, a number
-within bounds), each failing with a ConfigError that names file and line.  The triage policy
-reader (maildesk/triage/phrases.py) builds on it; the settings reader
-(maildesk/config/settings.py) still has its own walker and could move onto it.
+This is the only module that imports PyYAML.  `load_yaml` parses a file; `YamlReader` walks
+what it parsed.  Both the configuration (maildesk/config/settings.py: `YamlReader.walk` over
+stations.yaml, with typed getters that name `where.key`) and the triage policy
+(maildesk/triage/phrases.py: the file-level checks `fail`, `line_of`, `mapping`, `number`)
+read through it.
 """
 
 from __future__ import annotations
 
+import difflib
+import re
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -67,11 +71,28 @@ def load_yaml(path: Path) -> Any:
         raise ConfigError(f"{path}: not valid YAML: {exc}") from exc
 
 
-class YamlChecks:
-    """Checks on parsed YAML (LineDict / LineList) that name file and line when they fail."""
+_DURATION = re.compile(r"^\s*(\d+)\s*([smhd])\s*$")
+_UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days"}
 
-    def __init__(self, path: Path) -> None:
-        self.path = path
+
+class YamlReader:
+    """One mapping of a parsed YAML file (`data`, found at `where`, on `line`) and the checks
+    that name file and line when they fail.
+
+    Two ways of reading share it.  The file-level checks (`fail`, `line_of`, `mapping`,
+    `number`) take any node and return or raise a ConfigError.  The walker (`walk`, `child`,
+    `items` and the typed getters `str`, `int`, `bool`, `duration`, ...) reads keys of `data`
+    and says `where.key` in its errors; `known` refuses keys nobody reads.  A file with
+    constructs of its own (phrase lists, mail addresses, secrets) subclasses it; `child` and
+    `items` keep the subclass.
+    """
+
+    def __init__(self, path: Path, data: Any = None, where: str = "", line: int = 0) -> None:
+        self.path, self.where = path, where
+        self.data: dict = data if isinstance(data, dict) else {}
+        self.line = getattr(data, "line", line)
+
+    # -- file-level checks --------------------------------------------------------------------
 
     def fail(self, line: int | str | None, message: str) -> ConfigError:
         return ConfigError(f"{self.path}:{line if line else '?'}: {message}")
@@ -106,3 +127,93 @@ class YamlChecks:
             raise self.fail(self.line_of(node, key),
                             f"{where}.{key} must be between {low:g} and {high:g}")
         return float(value)
+
+    # -- walking a mapping --------------------------------------------------------------------
+
+    @classmethod
+    def walk(cls, path: Path, data: Any, where: str = "", line: int = 0) -> YamlReader:
+        """A reader of `data`, which must be a mapping."""
+        reader = cls(path, data, where, line)
+        if not isinstance(data, dict):
+            raise reader.error(
+                f"expected a mapping (key: value lines), got {type(data).__name__}")
+        return reader
+
+    def error(self, message: str, key: str | None = None) -> ConfigError:
+        """`path:line: where.key: message`, at the line of `key` when it is written."""
+        line = self.line_of(self.data, key) if key is not None else None
+        name = f"{self.where}.{key}" if key and self.where else (key or self.where or "top level")
+        return ConfigError(f"{self.path}:{line or self.line}: {name}: {message}")
+
+    def _name(self, key: str) -> str:
+        return f"{self.where}.{key}" if self.where else key
+
+    def child(self, key: str, default: Any = None) -> YamlReader:
+        value = self.data.get(key, default if default is not None else {})
+        line = getattr(self.data, "lines", {}).get(key, self.line)
+        return type(self).walk(self.path, value, self._name(key), line)
+
+    def items(self, key: str, required: bool = False) -> list[YamlReader]:
+        value = self.data.get(key)
+        if value is None:
+            if required:
+                raise self.error("is missing: add a list of entries", key)
+            return []
+        if not isinstance(value, list):
+            raise self.error("expected a list (lines starting with '- ')", key)
+        lines = getattr(value, "lines", [self.line] * len(value))
+        return [type(self).walk(self.path, v, f"{self._name(key)}[{i}]", lines[i])
+                for i, v in enumerate(value)]
+
+    def values(self, key: str, example: str) -> list:
+        """A list of plain values (`example` shows one in the error)."""
+        value = self.data.get(key) or []
+        if not isinstance(value, list):
+            raise self.error(f"expected a list, like {example}", key)
+        return value
+
+    def str(self, key: str, default: str | None = None, choices: tuple[str, ...] = ()) -> str:
+        value = self.data.get(key, default)
+        if value is None:
+            raise self.error(f"is missing: add '{key}: ...'", key)
+        if isinstance(value, bool) or not isinstance(value, str | int | float):
+            raise self.error(f"expected text, got {type(value).__name__}", key)
+        value = str(value).strip()
+        if choices and value not in choices:
+            raise self.error(f"'{value}' is not one of: {', '.join(choices)}", key)
+        return value
+
+    def int(self, key: str, default: int, low: int, high: int) -> int:
+        value = self.data.get(key, default)
+        if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+            raise self.error(f"expected a whole number from {low} to {high}, got {value!r}",
+                             key)
+        return value
+
+    def bool(self, key: str, default: bool) -> bool:
+        value = self.data.get(key, default)
+        if not isinstance(value, bool):
+            raise self.error(f"expected true or false, got {value!r}", key)
+        return value
+
+    def duration(self, key: str, default: timedelta) -> timedelta:
+        value = self.data.get(key)
+        if value is None:
+            return default
+        match = _DURATION.match(str(value))
+        if not match:
+            raise self.error(f"expected a duration like 30m, 4h or 2d, got {value!r}", key)
+        return timedelta(**{_UNITS[match.group(2)]: int(match.group(1))})
+
+    def known(self, *keys: str) -> YamlReader:
+        """Refuse keys nobody reads: a misspelt key would otherwise be silently ignored."""
+        for key in self.data:
+            if key not in keys:
+                close = difflib.get_close_matches(str(key), keys, n=1)
+                hint = f"did you mean '{close[0]}'?" if close else f"known: {', '.join(keys)}"
+                raise self.error(f"unknown setting; {hint}", key)
+        return self
+
+
+# The triage policy's name for the reader, until maildesk/triage/phrases.py imports YamlReader.
+YamlChecks = YamlReader

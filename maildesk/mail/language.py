@@ -25,6 +25,7 @@ from pathlib import Path
 
 import langdetect
 from langdetect.detector_factory import DetectorFactory
+from langdetect.lang_detect_exception import LangDetectException
 
 LANGUAGES = ("en", "hi", "bn", "mr")
 
@@ -154,7 +155,8 @@ def _hi_mr_factory() -> DetectorFactory | None:
         factory = DetectorFactory()
         factory.load_json_profile([(profiles / n).read_text("utf-8") for n in ("hi", "mr")])
         factory.set_seed(0)
-    except Exception:  # missing/corrupt profiles must not break mail intake
+    except (OSError, ValueError, LangDetectException):  # profiles missing or corrupt:
+        # the installed package is broken; the Devanagari guess stays Hindi, intake goes on.
         return None
     return factory
 

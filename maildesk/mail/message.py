@@ -379,24 +379,45 @@ def build_message(
         to_addrs = [to_addrs]
     if not to_addrs:
         raise ValueError("to_addrs is empty")
-
-    mid = _clean_msgid(message_id)
-    if "@" not in mid or mid != message_id.strip().strip("<>") or len(mid) > _MAX_MSGID_LEN:
-        raise ValueError(f"bad message_id: {message_id!r}")
-
-    when = date or datetime.now(UTC)
-    if when.tzinfo is None:
-        when = when.replace(tzinfo=UTC)
-
-    head: list[str] = [
-        _fold("Date", [format_datetime(when)]),
+    head = [
+        _fold("Date", [format_datetime(_utc(date))]),
         _address_list("From", [(from_name, from_addr)]),
         _address_list("To", [_parse_address(a) for a in to_addrs]),
     ]
     if reply_to:
         head.append(_address_list("Reply-To", [_parse_address(reply_to)]))
     head.append(_unstructured("Subject", subject))
-    head.append(_fold("Message-ID", [f"<{mid}>"]))
+    head.append(_fold("Message-ID", [f"<{_checked_message_id(message_id)}>"]))
+    head += _thread_headers(in_reply_to, references)
+    if auto_submitted:
+        head.append(_unstructured("Auto-Submitted", auto_submitted))
+    head.append("X-Auto-Response-Suppress: All\r\n")
+    head += _extra_headers(extra_headers)
+    head.append("MIME-Version: 1.0\r\n")
+    return "".join(head).encode("utf-8") + _body(_sanitize_body(body), html, attachments)
+
+
+# -- the steps of build_message, in the order the message is written ---------------------------
+
+
+def _utc(date: datetime | None) -> datetime:
+    """`date`, naive taken as UTC; now when none is given."""
+    when = date or datetime.now(UTC)
+    return when.replace(tzinfo=UTC) if when.tzinfo is None else when
+
+
+def _checked_message_id(message_id: str) -> str:
+    """Our own Message-ID must already be clean: a bad one is a bug, refused, not repaired."""
+    mid = _clean_msgid(message_id)
+    if "@" not in mid or mid != message_id.strip().strip("<>") or len(mid) > _MAX_MSGID_LEN:
+        raise ValueError(f"bad message_id: {message_id!r}")
+    return mid
+
+
+def _thread_headers(in_reply_to: str | None, references: Sequence[str]) -> list[str]:
+    """In-Reply-To and References; ids that came from the other side are cleaned, the
+    unusable dropped, and References cut to the root and the most recent ones."""
+    head = []
     if in_reply_to:
         irt = _clean_msgid(in_reply_to)
         if irt and len(irt) <= _MAX_MSGID_LEN:
@@ -406,9 +427,12 @@ def build_message(
         refs = refs[:1] + refs[-(MAX_REFERENCES - 1) :]
     if refs:
         head.append(_fold("References", [f"<{r}>" for r in refs]))
-    if auto_submitted:
-        head.append(_unstructured("Auto-Submitted", auto_submitted))
-    head.append("X-Auto-Response-Suppress: All\r\n")
+    return head
+
+
+def _extra_headers(extra_headers: Mapping[str, str]) -> list[str]:
+    """Headers a caller adds (X-Maildesk-*): never one that build_message writes itself."""
+    head = []
     for name, value in extra_headers.items():
         # Names come from our own code, so a bad one is a bug: refuse it rather than repair it.
         clean_name = name.strip()
@@ -418,37 +442,40 @@ def build_message(
         if lowered in _RESERVED_HEADERS or lowered.startswith("content-"):
             raise ValueError(f"extra header {name!r} clashes with a header set by build_message")
         head.append(_unstructured(clean_name, value))
-    head.append("MIME-Version: 1.0\r\n")
+    return head
 
-    clean_body = _sanitize_body(body)
+
+def _body(text: str, html: str | None, attachments: Sequence[tuple[str, str, bytes]]) -> bytes:
+    """The Content-* headers and the body: plain text, text with an HTML alternative, or text
+    with attachments (multipart/mixed).  Its first line follows our header block directly."""
     if html is not None:
         if attachments:
             raise ValueError("html and attachments together are not written")
         part = MIMEPart(policy=_POLICY)
-        part.set_content(clean_body, subtype="plain", charset="utf-8")
+        part.set_content(text, subtype="plain", charset="utf-8")
         part.add_alternative(html, subtype="html", charset="utf-8")
-        return "".join(head).encode("utf-8") + part.as_bytes(policy=_POLICY)
+        return part.as_bytes(policy=_POLICY)
     if not attachments:
         # The common case (every ack and notification) is written directly: the email
         # package's MIME machinery costs about 0.4 ms per message, more than everything else.
-        return "".join(head).encode("utf-8") + _text_part(clean_body)
-
-    # With attachments the MIME structure comes from the email package; its serialisation
-    # starts with the Content-* headers, which follow our own header block directly.
+        return _text_part(text)
     part = MIMEPart(policy=_POLICY)
-    part.set_content(clean_body, subtype="plain", charset="utf-8")
+    part.set_content(text, subtype="plain", charset="utf-8")
     for filename, content_type, data in attachments:
-        match = _CONTENT_TYPE_RE.match(content_type.strip())
-        maintype, subtype = (
-            (match.group(1).lower(), match.group(2).lower()) if match else ("application", "")
-        )
-        if not match or maintype in ("message", "multipart"):
-            maintype, subtype = "application", "octet-stream"
+        maintype, subtype = _attachment_type(content_type)
         clean_file = sanitize_header_text(filename).replace("/", "_").replace("\\", "_")
-        clean_file = clean_file.strip() or "attachment"
-        part.add_attachment(bytes(data), maintype=maintype, subtype=subtype, filename=clean_file)
+        part.add_attachment(bytes(data), maintype=maintype, subtype=subtype,
+                            filename=clean_file.strip() or "attachment")
+    return part.as_bytes(policy=_POLICY)
 
-    return "".join(head).encode("utf-8") + part.as_bytes(policy=_POLICY)
+
+def _attachment_type(content_type: str) -> tuple[str, str]:
+    """(maintype, subtype); message/* and multipart/* cannot be base64-encoded legally, so
+    they, and anything unreadable, go as application/octet-stream."""
+    match = _CONTENT_TYPE_RE.match(content_type.strip())
+    if not match or match.group(1).lower() in ("message", "multipart"):
+        return "application", "octet-stream"
+    return match.group(1).lower(), match.group(2).lower()
 
 
 def _text_part(body: str) -> bytes:

@@ -1,12 +1,15 @@
 """The shapes maildesk recognises in mail, each written once: complaint codes, reply and
-forward prefixes ("Re:", "AW:", "Fwd:"), status requests and our own Message-IDs."""
+forward prefixes ("Re:", "AW:", "Fwd:"), station codes, status requests and our own
+Message-IDs."""
 
 from __future__ import annotations
 
 import re
 
 # BHL-2611-0007: station code, year and month (YYMM), number in the month.
-_CODE = r"[A-Z]{2,6}-\d{4}-\d{4,6}"
+_STATION = r"[A-Z]{2,6}"
+_CODE = _STATION + r"-\d{4}-\d{4,6}"
+STATION_CODE = re.compile(rf"^{_STATION}$")  # a station's code: how every complaint code starts
 # Not inside another word: \b knows letters and digits of every script but not the vowel
 # signs and viramas of Devanagari and Bengali (nor combining accents and joiners), so
 # "BHL-2611-0007ि" would read as a code.  Indic letters, marks and digits all count as word;

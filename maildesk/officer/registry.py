@@ -11,11 +11,10 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from maildesk.mail.patterns import CODE_ALONE
+from maildesk.mail.patterns import CODE_ALONE, STATION_CODE
 from maildesk.officer import actions
 from maildesk.officer.actions import Acting, Handler, Refused
 
-_STATION = re.compile(r"^[A-Z]{2,6}$")
 _ADDRESS = re.compile(r"^[^\s@]+@[^\s@]+\.[^\s@]+$")
 
 
@@ -24,7 +23,7 @@ def _code(arg: str) -> bool:
 
 
 def _station_or_address(arg: str) -> bool:
-    return bool(_STATION.match(arg) or _ADDRESS.match(arg))
+    return bool(STATION_CODE.match(arg) or _ADDRESS.match(arg))
 
 
 def _address(arg: str) -> bool:
