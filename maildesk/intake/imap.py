@@ -197,20 +197,14 @@ class Mailbox:
         reader = client._imap.file  # imaplib's buffered reader of the socket
         sock = client.socket()
         sock.setblocking(False)
-        taken = bytearray()
-        while True:
-            try:
-                chunk = reader.read1(65536)
-            except (BlockingIOError, ssl.SSLWantReadError, ssl.SSLWantWriteError):
-                break
-            except NETWORK_ERRORS as exc:
-                raise TemporaryError(f"IDLE on {self.inbox}: {exc}") from exc
-            if chunk is None:  # nothing buffered and nothing on the socket
-                break
-            if not chunk:
-                raise TemporaryError(f"IDLE on {self.inbox}: the server closed the connection")
-            taken += chunk
-        return sock, bytes(taken)
+        try:  # what the reader holds (with an empty buffer, one read of the socket)
+            buffered = bytes(reader.peek(65536))
+        except (BlockingIOError, ssl.SSLWantReadError, ssl.SSLWantWriteError):
+            buffered = b""
+        except NETWORK_ERRORS as exc:
+            raise TemporaryError(f"IDLE on {self.inbox}: {exc}") from exc
+        # A closed connection also reads as b"" here: the first read in IDLE will tell.
+        return sock, buffered
 
     def abandon(self) -> None:
         """Close the connection without a word (after idle_socket(): imaplib no longer knows
