@@ -90,8 +90,9 @@ class _Watch:
 class Watchers:
     """The IDLE connections of every station. `watch()`, `unwatch()` and `stop()` may be
     called from any thread; from the watching thread it calls `wake(code, why)` whenever a
-    station may have mail. `idling` (the stations whose server accepted IDLE) and
-    `connections` (how many times each connected) change under `changed`."""
+    station may have mail. `idling` (the stations whose server accepted IDLE), `connections`
+    (how many times each connected) and `renewals` (IDLEs each ended well) change under
+    `changed`."""
 
     def __init__(self, wake: Callable[[str, str], None], outages: Outages | None = None,
                  connectors: int = CONNECTORS, idle_seconds: float = IDLE_SECONDS) -> None:
@@ -101,6 +102,7 @@ class Watchers:
         self.changed = threading.Condition()
         self.idling: set[str] = set()
         self.connections: dict[str, int] = {}
+        self.renewals: dict[str, int] = {}
         self._lock = threading.Lock()  # posting versus the last look at what was posted
         self._posted: queue.SimpleQueue[tuple] = queue.SimpleQueue()
         self._to_connect: queue.SimpleQueue[tuple[Station, int] | None] = queue.SimpleQueue()
@@ -323,17 +325,21 @@ class Watchers:
             self._lost(watch, f"{type(exc).__name__}: {exc}", now)
 
     def _readable(self, watch: _Watch, now: float) -> None:
-        session = watch.session
+        session, code = watch.session, watch.station.code
         assert session is not None
+        rounds = session.rounds
         news = session.readable(now)
-        if session.rounds:
+        if session.rounds > rounds:
             watch.failures = 0  # a whole round of IDLE went well
-        if session.state == "idling" and watch.station.code not in self.idling:
             with self.changed:
-                self.idling.add(watch.station.code)
+                self.renewals[code] = self.renewals.get(code, 0) + session.rounds - rounds
+                self.changed.notify_all()
+        if session.state == "idling" and code not in self.idling:
+            with self.changed:
+                self.idling.add(code)
                 self.changed.notify_all()
         if news:
-            self.wake(watch.station.code, "IDLE reports new mail")
+            self.wake(code, "IDLE reports new mail")
 
     def _renew(self, watch: _Watch, now: float) -> None:
         assert watch.session is not None
