@@ -8,7 +8,10 @@ process, and waits until every station's IDLE watcher is up. Then, with nothing 
 reads the daemon's resident memory, threads and CPU over --idle seconds (from /proc). Then one
 mail a second goes to a station chosen at random (seeded); for each, the time from the end of
 its APPEND to the resident's acknowledgement accepted by the SMTP server. Prints a table and
-writes JSON (--json). Polling is every 300 s, so only IDLE explains a quick answer.
+writes JSON (--json). Polling is every 300 s, so only IDLE explains a quick answer. The
+machine's load average is recorded before and after: on a shared machine, say so. With
+--py-spy FILE, py-spy (pip install py-spy) samples the daemon through the idle window and
+writes its flame graph data (raw, non-idle samples only: what burns CPU while nothing comes).
 """
 
 from __future__ import annotations
@@ -43,7 +46,7 @@ def proc_status(pid: int) -> dict[str, int]:
     fields = {}
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
         key, _, value = line.partition(":")
-        if key in ("VmRSS", "Threads"):
+        if key in ("VmRSS", "RssAnon", "RssFile", "Threads"):
             fields[key] = int(value.split()[0])
     return fields
 
@@ -111,6 +114,7 @@ def main() -> int:
     parser.add_argument("--idle", type=float, default=60.0, help="seconds of idle measuring")
     parser.add_argument("--mails", type=int, default=60, help="mails at one per second")
     parser.add_argument("--json", type=Path, default=HERE / "results" / "scale.json")
+    parser.add_argument("--py-spy", type=Path, default=None, help="profile the idle window")
     args = parser.parse_args()
     if find_dovecot() is None:
         print("dovecot-imapd is not installed (scripts/test installs it)")
@@ -135,9 +139,16 @@ def main() -> int:
             path.write_text(yaml.safe_dump(data, sort_keys=False))
             proc, lines = start_daemon(path, env)
             ready = wait_watchers(lines, args.stations, timeout=120 + args.stations)
+            load_before = os.getloadavg()
+            spy = None if args.py_spy is None else subprocess.Popen(
+                ["py-spy", "record", "--pid", str(proc.pid), "--duration", str(int(args.idle)),
+                 "--rate", "20", "--format", "raw", "-o", str(args.py_spy)],
+                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
             cpu0, t0 = cpu_seconds(proc.pid), time.monotonic()
             time.sleep(args.idle)  # the measurement itself: nothing arrives for this long
             cpu1, t1 = cpu_seconds(proc.pid), time.monotonic()
+            if spy is not None:
+                spy.wait(timeout=60)
             idle = proc_status(proc.pid)
             rng = random.Random(7)
             latencies: list[float] = []
@@ -156,6 +167,7 @@ def main() -> int:
                     latencies.append(arrived - appended)
                 time.sleep(max(0.0, start + 1.0 - time.monotonic()))  # one mail a second
             busy = proc_status(proc.pid)
+            load_after = os.getloadavg()
     finally:
         if proc is not None:
             proc.terminate()
@@ -166,15 +178,20 @@ def main() -> int:
         "machine": machine(), "stations": args.stations, "watchers_ready_s": ready,
         "idle_seconds": t1 - t0, "idle_cpu_percent": 100 * (cpu1 - cpu0) / (t1 - t0),
         "rss_mb_idle": idle["VmRSS"] / 1024, "threads_idle": idle["Threads"],
+        "rss_anon_mb_idle": idle["RssAnon"] / 1024, "rss_file_mb_idle": idle["RssFile"] / 1024,
         "rss_mb_after_mail": busy["VmRSS"] / 1024, "mails": args.mails, "unanswered": missing,
         "ack_p50_s": percentile(latencies, 0.50) if latencies else None,
         "ack_p90_s": percentile(latencies, 0.90) if latencies else None,
         "ack_p99_s": percentile(latencies, 0.99) if latencies else None,
         "ack_mean_s": statistics.mean(latencies) if latencies else None,
+        "load_before": load_before, "load_after": load_after,
     }
     print(f"{args.stations} mailboxes: watchers up in {ready:.1f} s")
     print(f"idle: {result['rss_mb_idle']:.0f} MB resident, {result['threads_idle']} threads, "
           f"{result['idle_cpu_percent']:.2f} % of a core over {result['idle_seconds']:.0f} s")
+    print(f"machine load average (1, 5, 15 min): {load_before[0]:.1f} {load_before[1]:.1f} "
+          f"{load_before[2]:.1f} before, {load_after[0]:.1f} {load_after[1]:.1f} "
+          f"{load_after[2]:.1f} after")
     if latencies:
         print(f"arrival to acknowledgement at 1 mail/s ({len(latencies)} mails, {missing} "
               f"unanswered): p50 {result['ack_p50_s']:.2f} s, p90 {result['ack_p90_s']:.2f} s,"
