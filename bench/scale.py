@@ -8,8 +8,8 @@ process, and waits until every station's IDLE watcher is up. Then, with nothing 
 reads the daemon's resident memory, threads and CPU over --idle seconds (from /proc). Then one
 mail a second goes to a station chosen at random (seeded); for each, the time from the end of
 its APPEND to the resident's acknowledgement accepted by the SMTP server. Prints a table and
-writes JSON (--json). Polling is every 300 s, so only IDLE explains a quick answer. The
-machine's load average is recorded before and after: on a shared machine, say so. With
+writes JSON (--json). Polling is every 300 s (--poll-seconds), so only IDLE explains a quick
+answer. The machine's load average is recorded before and after: on a shared machine, say so. With
 --py-spy FILE, py-spy (pip install py-spy) samples the daemon through the idle window and
 writes its flame graph data (raw, non-idle samples only: what burns CPU while nothing comes).
 """
@@ -114,6 +114,8 @@ def main() -> int:
     parser.add_argument("--idle", type=float, default=60.0, help="seconds of idle measuring")
     parser.add_argument("--mails", type=int, default=60, help="mails at one per second")
     parser.add_argument("--json", type=Path, default=HERE / "results" / "scale.json")
+    parser.add_argument("--poll-seconds", type=int, default=300,
+                        help="each station's safety-net poll (the daemon's default is 60)")
     parser.add_argument("--py-spy", type=Path, default=None, help="profile the idle window")
     args = parser.parse_args()
     if find_dovecot() is None:
@@ -135,7 +137,7 @@ def main() -> int:
             path, env = write_config(Path(tmp) / "desk", (dovecot.host, dovecot.port),
                                      (recorder.host, recorder.port), stations, **BUDGETS)
             data = yaml.safe_load(path.read_text())
-            data["defaults"]["poll_seconds"] = 300
+            data["defaults"]["poll_seconds"] = args.poll_seconds
             path.write_text(yaml.safe_dump(data, sort_keys=False))
             proc, lines = start_daemon(path, env)
             ready = wait_watchers(lines, args.stations, timeout=120 + args.stations)
@@ -175,7 +177,8 @@ def main() -> int:
         recorder.stop()
         dovecot.stop()
     result = {
-        "machine": machine(), "stations": args.stations, "watchers_ready_s": ready,
+        "machine": machine(), "stations": args.stations, "poll_seconds": args.poll_seconds,
+        "watchers_ready_s": ready,
         "idle_seconds": t1 - t0, "idle_cpu_percent": 100 * (cpu1 - cpu0) / (t1 - t0),
         "rss_mb_idle": idle["VmRSS"] / 1024, "threads_idle": idle["Threads"],
         "rss_anon_mb_idle": idle["RssAnon"] / 1024, "rss_file_mb_idle": idle["RssFile"] / 1024,
