@@ -85,6 +85,7 @@ class _Watch:
     mailbox: Mailbox | None = None
     session: IdleSession | None = None
     connecting: bool = False
+    scheduled: float = 0.0  # the session's deadline as last put in the heap
 
 
 class Watchers:
@@ -112,6 +113,9 @@ class Watchers:
         self._selector = selectors.DefaultSelector()
         self._watched: dict[str, _Watch] = {}
         self._retries: list[tuple[float, int, str, int]] = []  # (when, n, code, generation)
+        # Sessions' deadlines in a heap (when, n, code), so that a wake-up looks at the one
+        # due, not at every station; entries a session has moved on from are skipped.
+        self._deadlines: list[tuple[float, int, str]] = []
         self._generation = 0
         self.thread = threading.Thread(target=self._run, name="idle", daemon=True)
         # Daemon threads: one stuck in connect() to a hanging server ends with the process.
@@ -218,10 +222,21 @@ class Watchers:
             self._interrupter.close()
 
     def _timeout(self) -> float | None:
-        deadlines = [w.session.deadline for w in self._watched.values() if w.session]
-        if self._retries:
-            deadlines.append(self._retries[0][0])
+        while self._deadlines and self._stale(self._deadlines[0]):
+            heapq.heappop(self._deadlines)
+        deadlines = [q[0][0] for q in (self._deadlines, self._retries) if q]
         return max(0.0, min(deadlines) - time.monotonic()) if deadlines else None
+
+    def _stale(self, entry: tuple[float, int, str]) -> bool:
+        watch = self._watched.get(entry[2])
+        return watch is None or watch.session is None or watch.scheduled != entry[0]
+
+    def _schedule(self, watch: _Watch) -> None:
+        if watch.session is not None and watch.session.deadline != watch.scheduled:
+            watch.scheduled = watch.session.deadline
+            self._generation += 1  # only the order of equal times
+            heapq.heappush(self._deadlines, (watch.scheduled, self._generation,
+                                             watch.station.code))
 
     def _drain_interrupt(self) -> None:
         try:
@@ -307,6 +322,7 @@ class Watchers:
             self._lost(watch, str(exc), now)
             return
         self._selector.register(opened.sock, selectors.EVENT_READ, code)
+        self._schedule(watch)
         # What arrived while no connection was idling shows only to a pass.
         self.wake(code, "IDLE connected")
         if opened.buffered:  # select() cannot see what imaplib had read already
@@ -318,6 +334,7 @@ class Watchers:
             return
         try:
             step(watch, now)
+            self._schedule(watch)
         except IdleError as exc:
             self._lost(watch, str(exc), now)
         except Exception as exc:  # noqa: BLE001 - a bug must not end every station's IDLE
@@ -347,9 +364,10 @@ class Watchers:
             watch.session.due(now)
 
     def _due(self, now: float) -> None:
-        for code in [c for c, w in self._watched.items()
-                     if w.session is not None and w.session.deadline <= now]:
-            self._guarded(code, now, self._renew)
+        while self._deadlines and self._deadlines[0][0] <= now:
+            entry = heapq.heappop(self._deadlines)
+            if not self._stale(entry):
+                self._guarded(entry[2], now, self._renew)
         while self._retries and self._retries[0][0] <= now:
             _, _, code, generation = heapq.heappop(self._retries)
             watch = self._watched.get(code)
