@@ -362,3 +362,26 @@ def test_a_server_that_stops_answering_is_left_for_a_new_connection():
                                                          timeout=1) as (watchers, wakes):
         wakes.wait("IDLE connection lost")
         idling(watchers, connections=2)
+
+
+def test_stop_does_not_wait_for_a_server_that_never_greets():
+    """A connector stuck in connect() holds up neither the watching thread nor stop(): it is
+    a daemon thread, and what it brings back later is closed, not watched."""
+    with socket.create_server(("127.0.0.1", 0)) as silent:  # accepts (backlog), says nothing
+        port = silent.getsockname()[1]
+        station = Station(code="MUTE", name="Mute Police Station", zone="Z",
+                          address="mute.ps@maildesk.test", language="en", officers=(),
+                          imap=Server(host="127.0.0.1", port=port, security="plain", user="u",
+                                      password="p", timeout=LONG_IDLE),
+                          smtp=Server(host="127.0.0.1", port=port, security="plain", user="u",
+                                      password="p"))
+        watchers = Watchers(Wakes(), connectors=1)
+        watchers.start()
+        watchers.watch(station)
+        conn, _ = silent.accept()  # the connector is connected and waits for a greeting
+        with conn:
+            watchers.stop()
+            watchers.thread.join(DEADLINE)
+            assert not watchers.thread.is_alive()
+            assert watchers.join(0) is False  # the connector still waits for the greeting
+            assert all(t.daemon for t in watchers.connectors)
