@@ -8,7 +8,9 @@ process, and waits until every station's IDLE watcher is up and the start-up pas
 Then, with nothing arriving, it reads the daemon's resident memory, threads and CPU over --idle
 seconds (from /proc). Then one mail a second goes to a station chosen at random (seeded); for
 each, the time from the end of its APPEND to the resident's acknowledgement accepted by the
-SMTP server. Prints a table and writes JSON (--json).
+SMTP server. Then, with the daemon stopped, noticing alone (--notice mails): maildesk's IDLE
+watchers in this process, from the end of an APPEND to the wake of that station. Prints a
+table and writes JSON (--json).
 
 Polling is every 300 s (--poll-seconds), so only IDLE explains a quick answer, and the idle
 window (which ends before the first poll) measures IDLE alone; --poll-seconds 60, the daemon's
@@ -41,6 +43,9 @@ from backlog import BUDGETS, OFFICER, _code, machine  # noqa: E402
 from deskenv import StationAccount, write_config  # noqa: E402
 from realistic import realistic_mail  # noqa: E402
 from servers import Dovecot, SmtpRecorder, find_dovecot  # noqa: E402
+
+from maildesk.config.settings import load_config  # noqa: E402
+from maildesk.intake.watcher import Watchers  # noqa: E402
 
 TICKS = os.sysconf("SC_CLK_TCK")
 
@@ -118,6 +123,45 @@ def settle(pid: int, timeout: float = 120.0) -> float:
     return time.monotonic() - start
 
 
+def notice_times(dovecot: Dovecot, users: list, path: Path, env: dict[str, str],
+                 mails: int) -> list[float]:
+    """Noticing alone: maildesk's IDLE watchers in this process over the same mailboxes (the
+    daemon has stopped), from the end of an APPEND to the wake of that station."""
+    config = load_config(path, env=env)
+    woken: dict[str, float] = {}
+    cond = threading.Condition()
+
+    def wake(code: str, why: str) -> None:
+        if why == "IDLE reports new mail":
+            with cond:
+                woken.setdefault(code, time.monotonic())
+                cond.notify_all()
+
+    watchers = Watchers(wake)
+    watchers.start()
+    try:
+        for station in config.stations:
+            watchers.watch(station)
+        codes = {s.code for s in config.stations}
+        if not watchers.wait_for(lambda: watchers.idling == codes, 300):
+            raise RuntimeError(f"only {len(watchers.idling)} of {len(codes)} idling")
+        rng, times = random.Random(8), []
+        for n in range(mails):
+            target = rng.randrange(len(users))
+            station = config.stations[target]
+            with cond:
+                woken.pop(station.code, None)
+            dovecot.append(users[target].name, realistic_mail(200_000 + n, station.address))
+            appended = time.monotonic()
+            with cond:
+                if cond.wait_for(lambda: station.code in woken, 30):  # noqa: B023
+                    times.append(woken[station.code] - appended)
+        return times
+    finally:
+        watchers.stop()
+        watchers.join(10)
+
+
 def percentile(values: list[float], q: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
@@ -131,6 +175,8 @@ def main() -> int:
     parser.add_argument("--json", type=Path, default=HERE / "results" / "scale.json")
     parser.add_argument("--poll-seconds", type=int, default=300,
                         help="each station's safety-net poll (the daemon's default is 60)")
+    parser.add_argument("--notice", type=int, default=60,
+                        help="mails for the noticing-alone measurement (0: none)")
     parser.add_argument("--py-spy", type=Path, default=None, help="profile the idle window")
     args = parser.parse_args()
     if find_dovecot() is None:
@@ -186,6 +232,9 @@ def main() -> int:
                 time.sleep(max(0.0, start + 1.0 - time.monotonic()))  # one mail a second
             busy = proc_status(proc.pid)
             load_after = os.getloadavg()
+            proc.terminate()
+            proc.wait(timeout=60)
+            notices = notice_times(dovecot, users, path, env, args.notice)
     finally:
         if proc is not None:
             proc.terminate()
@@ -204,6 +253,9 @@ def main() -> int:
         "ack_p99_s": percentile(latencies, 0.99) if latencies else None,
         "ack_mean_s": statistics.mean(latencies) if latencies else None,
         "load_before": load_before, "load_after": load_after,
+        "notice_mails": args.notice, "notice_missed": args.notice - len(notices),
+        **{f"notice_p{q}_s": percentile(notices, q / 100) if notices else None
+           for q in (50, 90, 99)},
     }
     print(f"{args.stations} mailboxes: watchers up in {ready:.1f} s, start-up passes done "
           f"{settled:.1f} s later")
@@ -216,6 +268,10 @@ def main() -> int:
         print(f"arrival to acknowledgement at 1 mail/s ({len(latencies)} mails, {missing} "
               f"unanswered): p50 {result['ack_p50_s']:.2f} s, p90 {result['ack_p90_s']:.2f} s,"
               f" p99 {result['ack_p99_s']:.2f} s")
+    if notices:
+        print(f"noticing alone, append to wake ({len(notices)} mails): p50 "
+              f"{result['notice_p50_s']:.3f} s, p90 {result['notice_p90_s']:.3f} s, p99 "
+              f"{result['notice_p99_s']:.3f} s")
     args.json.parent.mkdir(parents=True, exist_ok=True)
     args.json.write_text(json.dumps(result, indent=2))
     print(f"written {args.json}")
