@@ -4,11 +4,19 @@
     .venv/bin/python bench/scale.py --stations 50 --idle 20 --mails 20
 
 Starts a private Dovecot and a recording SMTP server on loopback, the daemon as its own
-process, and waits until every station's IDLE watcher is up. Then, with nothing arriving, it
-reads the daemon's resident memory, threads and CPU over --idle seconds (from /proc). Then one
-mail a second goes to a station chosen at random (seeded); for each, the time from the end of
-its APPEND to the resident's acknowledgement accepted by the SMTP server. Prints a table and
-writes JSON (--json). Polling is every 300 s, so only IDLE explains a quick answer.
+process, and waits until every station's IDLE watcher is up and the start-up passes are done.
+Then, with nothing arriving, it reads the daemon's resident memory, threads and CPU over --idle
+seconds (from /proc). Then one mail a second goes to a station chosen at random (seeded); for
+each, the time from the end of its APPEND to the resident's acknowledgement accepted by the
+SMTP server. Then, with the daemon stopped, noticing alone (--notice mails): maildesk's IDLE
+watchers in this process, from the end of an APPEND to the wake of that station. Prints a
+table and writes JSON (--json).
+
+Polling is every 300 s (--poll-seconds), so only IDLE explains a quick answer, and the idle
+window (which ends before the first poll) measures IDLE alone; --poll-seconds 60, the daemon's
+default, puts the safety-net passes into it. The machine's load average is recorded before and
+after: on a shared machine, say so. With --py-spy FILE, py-spy (pip install py-spy) samples
+the daemon through the idle window and writes flame graph data (raw, non-idle samples only).
 """
 
 from __future__ import annotations
@@ -36,6 +44,9 @@ from deskenv import StationAccount, write_config  # noqa: E402
 from realistic import realistic_mail  # noqa: E402
 from servers import Dovecot, SmtpRecorder, find_dovecot  # noqa: E402
 
+from maildesk.config.settings import load_config  # noqa: E402
+from maildesk.intake.watcher import Watchers  # noqa: E402
+
 TICKS = os.sysconf("SC_CLK_TCK")
 
 
@@ -43,7 +54,7 @@ def proc_status(pid: int) -> dict[str, int]:
     fields = {}
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
         key, _, value = line.partition(":")
-        if key in ("VmRSS", "Threads"):
+        if key in ("VmRSS", "RssAnon", "RssFile", "Threads"):
             fields[key] = int(value.split()[0])
     return fields
 
@@ -100,6 +111,57 @@ def wait_watchers(lines: list[str], stations: int, timeout: float) -> float:
                        f"watchers up after {timeout}s:\n" + "\n".join(lines[-20:]))
 
 
+def settle(pid: int, timeout: float = 120.0) -> float:
+    """Wait until the daemon is done with its start (a pass per station): two seconds in a
+    row under 2 % of a core. Returns how long that took."""
+    start = time.monotonic()
+    while time.monotonic() - start < timeout:
+        cpu = cpu_seconds(pid)
+        time.sleep(2.0)  # the measuring window of the settle check
+        if cpu_seconds(pid) - cpu < 0.04:
+            break
+    return time.monotonic() - start
+
+
+def notice_times(dovecot: Dovecot, users: list, path: Path, env: dict[str, str],
+                 mails: int) -> list[float]:
+    """Noticing alone: maildesk's IDLE watchers in this process over the same mailboxes (the
+    daemon has stopped), from the end of an APPEND to the wake of that station."""
+    config = load_config(path, env=env)
+    woken: dict[str, float] = {}
+    cond = threading.Condition()
+
+    def wake(code: str, why: str) -> None:
+        if why == "IDLE reports new mail":
+            with cond:
+                woken.setdefault(code, time.monotonic())
+                cond.notify_all()
+
+    watchers = Watchers(wake)
+    watchers.start()
+    try:
+        for station in config.stations:
+            watchers.watch(station)
+        codes = {s.code for s in config.stations}
+        if not watchers.wait_for(lambda: watchers.idling == codes, 300):
+            raise RuntimeError(f"only {len(watchers.idling)} of {len(codes)} idling")
+        rng, times = random.Random(8), []
+        for n in range(mails):
+            target = rng.randrange(len(users))
+            station = config.stations[target]
+            with cond:
+                woken.pop(station.code, None)
+            dovecot.append(users[target].name, realistic_mail(200_000 + n, station.address))
+            appended = time.monotonic()
+            with cond:
+                if cond.wait_for(lambda: station.code in woken, 30):  # noqa: B023
+                    times.append(woken[station.code] - appended)
+        return times
+    finally:
+        watchers.stop()
+        watchers.join(10)
+
+
 def percentile(values: list[float], q: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
@@ -111,6 +173,11 @@ def main() -> int:
     parser.add_argument("--idle", type=float, default=60.0, help="seconds of idle measuring")
     parser.add_argument("--mails", type=int, default=60, help="mails at one per second")
     parser.add_argument("--json", type=Path, default=HERE / "results" / "scale.json")
+    parser.add_argument("--poll-seconds", type=int, default=300,
+                        help="each station's safety-net poll (the daemon's default is 60)")
+    parser.add_argument("--notice", type=int, default=60,
+                        help="mails for the noticing-alone measurement (0: none)")
+    parser.add_argument("--py-spy", type=Path, default=None, help="profile the idle window")
     args = parser.parse_args()
     if find_dovecot() is None:
         print("dovecot-imapd is not installed (scripts/test installs it)")
@@ -131,13 +198,21 @@ def main() -> int:
             path, env = write_config(Path(tmp) / "desk", (dovecot.host, dovecot.port),
                                      (recorder.host, recorder.port), stations, **BUDGETS)
             data = yaml.safe_load(path.read_text())
-            data["defaults"]["poll_seconds"] = 300
+            data["defaults"]["poll_seconds"] = args.poll_seconds
             path.write_text(yaml.safe_dump(data, sort_keys=False))
             proc, lines = start_daemon(path, env)
             ready = wait_watchers(lines, args.stations, timeout=120 + args.stations)
+            settled = settle(proc.pid)
+            load_before = os.getloadavg()
+            spy = None if args.py_spy is None else subprocess.Popen(
+                ["py-spy", "record", "--pid", str(proc.pid), "--duration", str(int(args.idle)),
+                 "--rate", "20", "--format", "raw", "-o", str(args.py_spy)],
+                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
             cpu0, t0 = cpu_seconds(proc.pid), time.monotonic()
             time.sleep(args.idle)  # the measurement itself: nothing arrives for this long
             cpu1, t1 = cpu_seconds(proc.pid), time.monotonic()
+            if spy is not None:
+                spy.wait(timeout=60)
             idle = proc_status(proc.pid)
             rng = random.Random(7)
             latencies: list[float] = []
@@ -156,6 +231,10 @@ def main() -> int:
                     latencies.append(arrived - appended)
                 time.sleep(max(0.0, start + 1.0 - time.monotonic()))  # one mail a second
             busy = proc_status(proc.pid)
+            load_after = os.getloadavg()
+            proc.terminate()
+            proc.wait(timeout=60)
+            notices = notice_times(dovecot, users, path, env, args.notice)
     finally:
         if proc is not None:
             proc.terminate()
@@ -163,22 +242,36 @@ def main() -> int:
         recorder.stop()
         dovecot.stop()
     result = {
-        "machine": machine(), "stations": args.stations, "watchers_ready_s": ready,
+        "machine": machine(), "stations": args.stations, "poll_seconds": args.poll_seconds,
+        "watchers_ready_s": ready, "settled_after_s": settled,
         "idle_seconds": t1 - t0, "idle_cpu_percent": 100 * (cpu1 - cpu0) / (t1 - t0),
         "rss_mb_idle": idle["VmRSS"] / 1024, "threads_idle": idle["Threads"],
+        "rss_anon_mb_idle": idle["RssAnon"] / 1024, "rss_file_mb_idle": idle["RssFile"] / 1024,
         "rss_mb_after_mail": busy["VmRSS"] / 1024, "mails": args.mails, "unanswered": missing,
         "ack_p50_s": percentile(latencies, 0.50) if latencies else None,
         "ack_p90_s": percentile(latencies, 0.90) if latencies else None,
         "ack_p99_s": percentile(latencies, 0.99) if latencies else None,
         "ack_mean_s": statistics.mean(latencies) if latencies else None,
+        "load_before": load_before, "load_after": load_after,
+        "notice_mails": args.notice, "notice_missed": args.notice - len(notices),
+        **{f"notice_p{q}_s": percentile(notices, q / 100) if notices else None
+           for q in (50, 90, 99)},
     }
-    print(f"{args.stations} mailboxes: watchers up in {ready:.1f} s")
+    print(f"{args.stations} mailboxes: watchers up in {ready:.1f} s, start-up passes done "
+          f"{settled:.1f} s later")
     print(f"idle: {result['rss_mb_idle']:.0f} MB resident, {result['threads_idle']} threads, "
           f"{result['idle_cpu_percent']:.2f} % of a core over {result['idle_seconds']:.0f} s")
+    print(f"machine load average (1, 5, 15 min): {load_before[0]:.1f} {load_before[1]:.1f} "
+          f"{load_before[2]:.1f} before, {load_after[0]:.1f} {load_after[1]:.1f} "
+          f"{load_after[2]:.1f} after")
     if latencies:
         print(f"arrival to acknowledgement at 1 mail/s ({len(latencies)} mails, {missing} "
               f"unanswered): p50 {result['ack_p50_s']:.2f} s, p90 {result['ack_p90_s']:.2f} s,"
               f" p99 {result['ack_p99_s']:.2f} s")
+    if notices:
+        print(f"noticing alone, append to wake ({len(notices)} mails): p50 "
+              f"{result['notice_p50_s']:.3f} s, p90 {result['notice_p90_s']:.3f} s, p99 "
+              f"{result['notice_p99_s']:.3f} s")
     args.json.parent.mkdir(parents=True, exist_ok=True)
     args.json.write_text(json.dumps(result, indent=2))
     print(f"written {args.json}")

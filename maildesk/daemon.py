@@ -2,9 +2,9 @@
 
 Each station has a poll job; its IMAP work runs in a worker thread so that a slow or broken
 mailbox occupies one thread and never delays another station. Where the server offers IDLE,
-a watcher thread per station holds an IDLE connection and starts a pass as soon as mail
-arrives. The outbox is drained after every intake and every few seconds. The event loop
-never touches the database itself: store work runs in threads.
+the station's IDLE connection (one thread watches them all, intake/watcher.py) starts a pass
+as soon as mail arrives. The outbox is drained after every intake and every few seconds. The
+event loop never touches the database itself: store work runs in threads.
 
 Outages (outages.py) are logged once when they begin and once when they end. While a mailbox
 or an SMTP server cannot be reached it is probed every PROBE_SECONDS with a bare TCP connect,
@@ -21,7 +21,6 @@ import os
 import shutil
 import signal
 import threading
-import time
 from collections.abc import Coroutine
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -38,7 +37,7 @@ from maildesk.desk import Desk
 from maildesk.errors import ConfigError, PermanentError, TemporaryError, disk_full
 from maildesk.heartbeat import Heartbeat
 from maildesk.intake.poll import PassResult, poll_station
-from maildesk.intake.watcher import Watcher, backoff, report_failure, report_success
+from maildesk.intake.watcher import Watchers, backoff, report_failure, report_success
 from maildesk.mail.send import SendResult, drain_outbox, server_key
 from maildesk.outages import PROBE_SECONDS, Outages, reachable
 from maildesk.reports.digest import latest_day, queue_digest
@@ -87,8 +86,8 @@ class Daemon:
         self.failures: dict[str, int] = {}
         self.wanted: set[str] = set()  # stations woken while their pass was running
         self.running: dict[str, asyncio.Task] = {}
-        self.watchers: dict[str, Watcher] = {}
-        self.retired: list[Watcher] = []  # replaced by SIGHUP, perhaps still logging out
+        self.watchers: Watchers | None = None  # started with the loop: it wakes stations
+        self.watched: set[str] = set()
         self.loop: asyncio.AbstractEventLoop | None = None
         self.stopped: asyncio.Event | None = None
         self.sending = asyncio.Lock()
@@ -347,19 +346,16 @@ class Daemon:
                                    misfire_grace_time=None)
 
     def watch(self) -> None:
-        """One IDLE watcher per station that wants one; new IMAP settings, a new watcher."""
+        """Watch every station that wants IDLE (new IMAP settings, a new connection)."""
+        if self.watchers is None:
+            self.watchers = Watchers(self._wake_soon, self.outages)
+            self.watchers.start()
         wanted = {s.code: s for s in self.config.stations if s.use_idle}
-        for code, watcher in list(self.watchers.items()):
-            new = wanted.get(code)
-            if new is None or (new.imap, new.inbox) != (watcher.station.imap,
-                                                         watcher.station.inbox):
-                watcher.stop()
-                self.retired.append(self.watchers.pop(code))
-        for code, station in wanted.items():
-            if code not in self.watchers:
-                self.watchers[code] = Watcher(station, self._wake_soon, self.outages)
-                self.watchers[code].start()
-        self.retired = [w for w in self.retired if w.thread.is_alive()]
+        for code in self.watched - wanted.keys():
+            self.watchers.unwatch(code)
+        for station in wanted.values():
+            self.watchers.watch(station)
+        self.watched = set(wanted)
 
     def start_all(self) -> None:
         """Check every INBOX now, then watch: a pass started before its watcher connects,
@@ -396,8 +392,8 @@ class Daemon:
         log.info("stopping: finishing the mail in hand")
         notify("STOPPING=1", "STATUS=stopping: finishing the mail in hand")
         self.stop.set()
-        for watcher in [*self.watchers.values(), *self.retired]:
-            watcher.stop()
+        if self.watchers is not None:
+            self.watchers.stop()
         if self.stopped is not None:
             self.stopped.set()
 
@@ -452,13 +448,11 @@ class Daemon:
     def _join_watchers(self) -> None:
         """Watchers were told to stop and log out; wait for them, within reason. A watcher
         still connecting to a hanging server is a daemon thread and ends with the process."""
-        deadline = time.monotonic() + WATCHERS_LOG_OUT_SECONDS
-        for watcher in [*self.watchers.values(), *self.retired]:
-            watcher.stop()
-            watcher.thread.join(max(0.0, deadline - time.monotonic()))
-            if watcher.thread.is_alive():
-                log.warning("station %s: IDLE watcher did not finish; leaving it",
-                            watcher.station.code)
+        if self.watchers is None:
+            return
+        self.watchers.stop()
+        if not self.watchers.join(WATCHERS_LOG_OUT_SECONDS):
+            log.warning("IDLE watchers: one is still connecting; leaving it")
 
 
 async def run_daemon(config: Config, config_path: Path | None) -> int:

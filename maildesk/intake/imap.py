@@ -8,7 +8,6 @@ from __future__ import annotations
 import functools
 import imaplib
 import logging
-import selectors
 import socket
 import ssl
 from collections.abc import Iterable
@@ -188,57 +187,31 @@ class Mailbox:
         except NETWORK_ERRORS as exc:
             raise TemporaryError(f"move to {self.processed}: {exc}") from exc
 
-    # -- waiting for new mail ---------------------------------------------------------------
+    # -- handing the connection over for IDLE ----------------------------------------------------
 
-    def wait_for_mail(self, timeout: float, interrupt: socket.socket | None = None) -> bool:
-        """IDLE on INBOX until the server says something, `timeout` passes or `interrupt` (a
-        socket another thread writes to, for a prompt shutdown) becomes readable.
-
-        Returns True when new mail may have arrived. Not imapclient's idle_check(): it reads
-        a non-blocking socket and raises when a response arrives split across reads, losing
-        the line (mjs/imapclient#519). Here we only wait until there is something to read,
-        then end IDLE: DONE's blocking reads take whole lines however they arrive, and bring
-        back whatever the server reported up to then. Any trouble closes the connection and
-        returns True: a spurious wake costs one extra pass, a missed one would cost a
-        resident their acknowledgement.
-        """
+    def idle_socket(self) -> tuple[socket.socket, bytes]:
+        """The connection's socket, non-blocking, for IDLE on the bare socket (idle.py), and
+        whatever imaplib had already read from it but not used (a reply that came in the
+        same packet as the last one). imaplib must not read from it again: `abandon()` it."""
         client = self._client()
-        try:
-            client.idle()
-            if not self._buffered(client):
-                with selectors.DefaultSelector() as selector:
-                    selector.register(client.socket(), selectors.EVENT_READ)
-                    if interrupt is not None:
-                        selector.register(interrupt, selectors.EVENT_READ)
-                    selector.select(timeout)
-            _, responses = client.idle_done()
-            # imaplib keeps every untagged response it reads until a command collects it;
-            # nothing collects them on an IDLE-only connection that lives for days.
-            client._imap.untagged_responses.clear()
-        except Exception as exc:  # noqa: BLE001 - see the docstring
-            log.info("IDLE on %s ended (%s); reconnecting", self.server.user, exc)
-            self.close()
-            return True
-        return any(_may_be_new_mail(r) for r in responses)
-
-    def _buffered(self, client: IMAPClient) -> bool:
-        """Whether imaplib has already read more than it used: a reply that came in the same
-        packet as "+ idling" sits in its buffer, where select() on the socket cannot see it."""
         reader = client._imap.file  # imaplib's buffered reader of the socket
         sock = client.socket()
-        sock.setblocking(False)  # peek() must not wait for the server
-        try:
-            return bool(reader.peek(1))
+        sock.setblocking(False)
+        try:  # what the reader holds (with an empty buffer, one read of the socket)
+            buffered = bytes(reader.peek(65536))
         except (BlockingIOError, ssl.SSLWantReadError, ssl.SSLWantWriteError):
-            return False
-        finally:
-            sock.settimeout(self.server.timeout)
+            buffered = b""
+        except NETWORK_ERRORS as exc:
+            raise TemporaryError(f"IDLE on {self.inbox}: {exc}") from exc
+        # A closed connection also reads as b"" here: the first read in IDLE will tell.
+        return sock, buffered
 
-
-def _may_be_new_mail(response: tuple) -> bool:
-    """New mail shows as EXISTS; keep-alives ("* OK Still here") and changes to mail that
-    was already there (EXPUNGE after our own moves, FETCH for flags) do not need a pass.
-    Anything else wakes the station, to be safe."""
-    if response[:1] in ((b"OK",), (b"NO",)):
-        return False
-    return not (len(response) > 1 and response[1] in (b"EXPUNGE", b"FETCH"))
+    def abandon(self) -> None:
+        """Close the connection without a word (after idle_socket(): imaplib no longer knows
+        where the conversation is)."""
+        client, self.client = self.client, None
+        if client is not None:
+            try:
+                client.shutdown()
+            except Exception:  # noqa: BLE001 - closing a broken connection may fail any way
+                pass

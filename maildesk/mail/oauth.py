@@ -19,8 +19,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from authlib.integrations.requests_client import OAuth2Session
-
 from maildesk.errors import PermanentError
 
 log = logging.getLogger(__name__)
@@ -86,6 +84,10 @@ def access_token(client: OAuthClient, now: float | None = None) -> str:
         configured = hashlib.sha256(client.refresh_token.encode()).hexdigest()[:16]
         refresh = (state.get("refresh_token") if state.get("configured") == configured
                    else None) or client.refresh_token
+        # Imported here: authlib brings requests and its kin (16 MB, 300 modules), which a
+        # desk with no OAuth2 mailbox never needs.
+        from authlib.integrations.requests_client import OAuth2Session
+
         session = OAuth2Session(client.client_id, client.client_secret, scope=client.scope,
                                 token_endpoint_auth_method="client_secret_post")
         try:
