@@ -28,7 +28,7 @@ def main() -> None:
         paths = {case.path for case, _ in missed}
         exact = len(cases) - len(missed)
         print(f"== {part}: {exact}/{len(cases)} exact ({100 * exact / len(cases):.1f} %)")
-        for key in ("client", "language"):
+        for key in ("folder", "client", "language"):
             table = rates_by(cases, paths, key)
             print(f"   by {key}: " + ", ".join(f"{k} {a}/{b}" for k, (a, b) in table.items()))
         for case, got in missed if args.misses else []:

@@ -34,6 +34,7 @@ _CLIENT = re.compile(r"^(aol|apple|blackberry|coremail|evolution|gmail|ipad|ipho
 @dataclass(frozen=True)
 class Case:
     part: str
+    folder: str  # "heldout" (written by others) or "desk/heldout" (by the desk's writers)...
     path: Path
     client: str
     language: str
@@ -48,7 +49,7 @@ def load(part: str) -> list[Case]:
         for name, entry in sorted(expected.items()):
             client = (entry["client"].split()[0].lower().replace(".", "").split("/")[0]
                       if "typed" in entry else _client_of(name))
-            cases.append(Case(part, directory / name, client,
+            cases.append(Case(part, folder or ".", directory / name, client,
                               entry.get("language") or _language_of(name),
                               entry.get("typed", entry.get("visible", ""))))
     return cases
