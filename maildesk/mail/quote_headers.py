@@ -69,6 +69,12 @@ _FIELD_LABELS = (
 FROM_LINE = re.compile(rf"(?i)^\*?(?:{_FROM_LABELS})\s?\*?\s?[:：]\*?(?:\s|$)")
 FIELD_LINE = re.compile(rf"(?i)^\*?(?:{_FIELD_LABELS})\s?\*?\s?[:：]\*?(?:\s|$)")
 
+# Product names in client footers written in Hindi, Bengali or Marathi.
+_CLIENT_NAMES = (
+    r"iPhone|iPad|Android|Samsung|Galaxy|Yahoo|Outlook|Gmail|Mail|Huawei|Xiaomi|Redmi|OnePlus"
+    r"|vivo|OPPO|realme|Motorola|Nokia|BlackBerry|Rediff|Zoho|Spark|स्मार्टफ़ोन|स्मार्टफोन|মোবাইল"
+)
+
 # Footers clients add under the typed text.  The whole line must be the footer: "Sent from
 # my desk, is much easier than my mobile phone." is a sentence and stays.
 CLIENT_FOOTER = re.compile(
@@ -89,19 +95,37 @@ CLIENT_FOOTER = re.compile(
     r"|wysłane\s+z\s+[\w'’.-]+(?:\s+[\w'’.-]+){0,6}"
     r"|được\s+gửi\s+từ\s+[\w'’.-]+(?:\s+[\w'’.-]+){0,6}"
     r"|\S{1,20}から送信"
-    r"|मेरे\s.{1,40}\sसे\s+भेजा\s+गया|आमार\s.{1,40}থেকে পাঠানো|আমার\s.{1,40}থেকে\s+পাঠানো"
-    r"|माझ्या\s.{1,40}वरून\s+पाठवले"
+    # Hindi, Bengali and Marathi UIs name the client in Latin letters: "Android पर Yahoo Mail से
+    # भेजा गया", "আমার Samsung Galaxy স্মার্টফোন থেকে পাঠানো হয়েছে।", "माझ्या iPhone वरून पाठवले".
+    rf"|(?=.{{0,60}}(?:{_CLIENT_NAMES})).{{1,60}}?\s?(?:से\s+भेजा\s+गया(?:\s+है)?"
+    r"|থেকে\s+(?:পাঠানো|প্রেরিত)(?:\s+হয়েছে)?|(?:वरून|मधून|द्वारे)\s+पाठवले(?:ले)?(?:\s+आहे)?)[।.]?"
     r")[.!]?\s*(?:<[^>\s]{1,300}>)?(?:\s+[\w'’.-]+(?:\s+[\w'’.-]+){0,4})?[.!]?$"
 )
 # The part of a client footer around its link: "Sent from Mail<https://...> for Windows".
-FOOTER_LINK = re.compile(r"<(?:https?|mailto):[^>\s]{1,400}>")
+# "Sent with [Proton Mail](https://...)" and "Get Outlook for Android (https://...)" too.
+FOOTER_LINK = re.compile(
+    r"<(?:https?|mailto):[^>\s]{1,400}>|\(\s?(?:https?|mailto):[^)\s]{1,400}\s?\)"
+    r"|\[([^\]\n]{1,60})\]\((?:https?|mailto):[^)\s]{1,400}\)"
+)
 
 # Mailing-list and group footers: everything from here down is the list's.
 LIST_FOOTER = re.compile(
     r"(?i)^(?:you\s+received\s+this\s+message\s+because\s+you\s+are\s+subscribed"
     r"|to\s+unsubscribe\s+from\s+this\s+group"
     r"|[\w.-]+\s+mailing\s+list$"
-    r"|this\s+list\s+is\s+(?:maintained|moderated)\b)"
+    r"|this\s+list\s+is\s+(?:maintained|moderated)\b"
+    r"|(?:-=){5,}-?$|groups\.io\s+links:)"  # Groups.io
+)
+
+# Legal and "think before you print" notices a mail server or an office signature appends:
+# everything from here down is boilerplate, never typed.
+DISCLAIMER = re.compile(
+    r"(?i)^\W{0,3}(?:disclaimer|confidentiality\s+notice|confidentiality|legal\s+notice"
+    r"|important\s+notice|notice|अस्वीकरण|दावा\s+त्याग|দাবিত্যাগ)\s?\W{0,3}\s?[:-]"
+    r"|^\W{0,3}(?:this|the\s+information\s+(?:contained\s+)?in\s+this)\s+(?:e-?mail|message"
+    r"|communication)\b.{0,80}\b(?:confidential|privileged|intended\s+(?:only|solely))"
+    r"|^\W{0,3}please\s+(?:consider\s+the\s+environment|don'?t\s+print|do\s+not\s+print)"
+    r"|^\W{0,3}(?:save\s+paper|think\s+before\s+you\s+print)"
 )
 
 # Sign-offs standing alone on a line, English and the languages above.
@@ -117,7 +141,26 @@ SIGN_OFF = re.compile(
     r"|med\s+vennlig\s+hilsen|ystävällisin\s+terveisin|terveisin|med\s+vänlig\s+hälsning"
     r"|vänliga\s+hälsningar|hälsningar|pozdrawiam|z\s+poważaniem|trân\s+trọng|よろしくお願いします"
     r"|salam|hormat\s+saya|saygılarımla|nandri|நன்றி"
-    r"|धन्यवाद|सधन्यवाद|सादर|भवदीय|आभार सहित|आपला|ধন্যবাদ(?:ান্তে)?|শুভেচ্ছান্তে|শুভেচ্ছা সহ|বিনীত)"
+    # More of the same, as residents and officers sign off in their own language.
+    r"|rgds|br|thx|best\s+wishes|many\s+thanks|thanks\s+a\s+lot|thank\s+you\s+(?:sir|madam)"
+    r"|yours|respectfully|yours\s+respectfully"
+    r"|(?:viele|liebe|beste|herzliche)\s+grüß?s?e|(?:mit\s+)?(?:besten|herzlichen)\s+grüß?s?en|gruß"
+    r"|grüße|mfg|lg|vg|danke(?:\s+schön)?|vielen\s+dank"
+    r"|merci(?:\s+beaucoup)?|bien\s+cordialement|cordialement\s+vôtre|bonne\s+journée"
+    r"|met\s+(?:vriendelijke|hartelijke)\s+groet(?:en)?|groetjes|mvg|bedankt|dank\s+je(?:\s+wel)?"
+    r"|grazie(?:\s+mille)?|cordialmente|un\s+saluto|saluti\s+cordiali|distinti\s+saluti"
+    r"|att|atte|abs|obrigad[oa]|muito\s+obrigad[oa]|grat[oa]|um\s+abraço"
+    r"|(?:muchas\s+)?gracias|saludos\s+cordiales|un\s+cordial\s+saludo|cordialmente"
+    r"|с\s+уважением(?:,\s*\S+)?|благодарю|спасибо\s+большое|всего\s+доброго"
+    r"|med\s+venlig(?:e)?\s+hilsen(?:er)?|mvh|vh|hilsen|mange\s+tak|tak|takk|tusen\s+takk"
+    r"|med\s+vänlig(?:a)?\s+hälsning(?:ar)?|vänlig(?:a)?\s+hälsning(?:ar)?|tack|tack\s+så\s+mycket"
+    r"|kiitos|ystävällisin\s+terveisin|parhain\s+terveisin|terv\.?"
+    r"|dziękuję|dziekuje|pozdrawiam(?:\s+serdecznie)?|z\s+wyrazami\s+szacunku"
+    r"|teşekkürler|teşekkür\s+ederim|iyi\s+çalışmalar|cảm\s+ơn|xin\s+cảm\s+ơn"
+    r"|terima\s+kasih(?:\s+banyak)?|salam\s+hormat|hormat\s+kami|wassalam"
+    r"|ありがとうございます|よろしくお願いいたします|宜しくお願いします"
+    r"|धन्यवाद(?:\s+सहित)?|शुक्रिया|सधन्यवाद|सादर|भवदीय|आभार(?:\s+सहित)?|आपका|आपकी|आपला(?:\s+विश्वासू)?"
+    r"|कळावे|आपली\s+विश्वासू|ধন্যবাদ(?:ান্তে)?|শুভেচ্ছান্তে|শুভেচ্ছা\s+সহ|বিনীত|ইতি|নমস্কার)"
     r"[\s,.!।-]*$"
 )
 

@@ -45,6 +45,7 @@ _SIGNATURE_LINES = 6  # name/rank/station/phone block after a sign-off
 _SIGNATURE_WIDTH = 60
 _FOOTER_WIDTH = 120
 _NAME_WIDTH = 40  # a name, rank or phone line under a footer
+_INNER_QUOTE_LINES = 4  # ">" lines an officer quotes inside a note, typed text above and below
 _FLOW_WIDTH = 72  # format=flowed clients (Thunderbird) wrap here, counting the soft space
 
 _INVISIBLE = dict.fromkeys(map(ord, "\u200b\u200e\u200f\u2060\ufeff\u00ad"))  # keep ZWJ/ZWNJ
@@ -179,7 +180,10 @@ def _answers_between(raw: list[str], lines: list[str], quote: int) -> list[str]:
 
 
 def _without_signature(raw: list[str], top: list[str], sender_name: str) -> list[str]:
-    """The typed lines less a signature; a "PS:" paragraph under the signature stays."""
+    """The typed lines less a signature; a "PS:" paragraph under the signature stays.  A
+    disclaimer ends the text first, so the signature above it is found as the last lines."""
+    notice = _disclaimer_start(top)
+    raw, top = raw[:notice], top[:notice]
     ps = next((i for i, line in enumerate(top) if _PS.match(line)), None)
     if ps is not None and ps > 0:
         cut = _signature_start(top[:ps], sender_name)
@@ -188,12 +192,27 @@ def _without_signature(raw: list[str], top: list[str], sender_name: str) -> list
     return raw[: _signature_start(top, sender_name)]
 
 
+def _disclaimer_start(top: list[str]) -> int:
+    """First line of a legal or "don't print" notice below the last command and the first
+    typed line, len(top) if none."""
+    last_command = max((i for i, line in enumerate(top) if _COMMAND_LIKE.match(line)), default=-1)
+    first_text = next((i for i, line in enumerate(top) if line), len(top))
+    return next((i for i in range(max(last_command, first_text) + 1, len(top))
+                 if qh.DISCLAIMER.match(top[i])), len(top))
+
+
 # --------------------------------------------------------------------------- quote start
 
 
 def _own_quote_start(lines: list[str]) -> int:
     """Index of the first line of the quoted thread by our rules, len(lines) if none."""
+    skip_to = 0
     for i, line in enumerate(lines):
+        if i < skip_to:
+            continue
+        if _is_quoted(lines, i) and (after := _quote_inside_note(lines, i)) is not None:
+            skip_to = after  # the typed text goes on below a line it quotes
+            continue
         if _is_quoted(lines, i) or _MUTT.match(line):
             return _attribution_above(lines, i)
         if _is_separator(line) or qh.LIST_FOOTER.match(line):
@@ -206,6 +225,26 @@ def _own_quote_start(lines: list[str]) -> int:
             if start is not None:
                 return start
     return len(lines)
+
+
+def _quote_inside_note(lines: list[str], i: int) -> int | None:
+    """A few ">" lines the sender quoted inside their own text: typed text right above (no
+    attribution) and typed text right below.  Returns the line after the block, None when
+    the ">" lines at ``i`` start the quoted thread."""
+    above = i - 1
+    if above < 0 or not lines[above] or _attribution_above(lines, i) != i:
+        return None
+    end = i
+    while end < len(lines) and _is_quoted(lines, end):
+        end += 1
+    if end - i > _INNER_QUOTE_LINES or end >= len(lines):
+        return None
+    below = lines[end]
+    if not below or _is_footer(below) or _is_separator(below) or qh.LIST_FOOTER.match(below):
+        return None
+    if qh.FROM_LINE.match(below) or qh.ATTRIBUTION_END.search(below[:_LIB_MAX_LINE]):
+        return None  # the next quote begins: this one was the thread
+    return end
 
 
 def _is_separator(line: str) -> bool:
@@ -383,7 +422,7 @@ def _signature_start(top: list[str], sender_name: str) -> int:
 
 def _is_footer(line: str) -> bool:
     return len(line) <= _FOOTER_WIDTH * 3 and bool(
-        qh.CLIENT_FOOTER.match(qh.FOOTER_LINK.sub("", line).strip()))
+        qh.CLIENT_FOOTER.match(qh.FOOTER_LINK.sub(lambda m: m.group(1) or "", line).strip()))
 
 
 def _ends_the_text(top: list[str]) -> list[bool]:
