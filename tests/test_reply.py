@@ -398,3 +398,64 @@ def test_a_residents_letter_is_not_taken_for_the_desks_mail() -> None:
     # The desk's templates greet and sign off too; those words are anyone's.
     text = "Dear Sir/Madam,\nThe men came back last night.\nYours faithfully,\nRina Pal"
     assert visible_reply(text).startswith("Dear Sir/Madam,\nThe men came back last night.")
+
+
+# --------------------------------------------------------------------------- later shapes
+
+
+@pytest.mark.parametrize(
+    "footer",
+    ["Sent with [Proton Mail](https://proton.me/mail/home) secure email.",
+     "Get Outlook for Android (https://aka.ms/AAb9ysg)",
+     "Sent via Superhuman ( https://sprh.mn/?vip=x )",
+     "Android पर Yahoo Mail से भेजा गया", "मेरे Galaxy स्मार्टफ़ोन से भेजा गया",
+     "আমার Samsung Galaxy স্মার্টফোন থেকে পাঠানো হয়েছে।", "माझ्या iPhone वरून पाठवले"],
+)
+def test_client_footers_with_links_and_in_indian_languages(footer: str) -> None:
+    assert visible_reply(f"#close Phone recovered.\n\n{footer}") == "#close Phone recovered."
+
+
+@pytest.mark.parametrize(
+    "line",
+    ["फोटो व्हाट्सएप से भेजा गया", "Sent from the spot by SI Paul, he has no desk login.",
+     "Tak"],
+)
+def test_a_typed_last_line_that_looks_like_a_footer_stays(line: str) -> None:
+    text = f"#progress Photos of the scooter received.\n\n{line}"
+    assert visible_reply(text) == text
+
+
+@pytest.mark.parametrize(
+    "signoff",
+    ["Terima kasih,\nDewi", "Med vänliga hälsningar\nErik", "Muchas gracias,\nLucía",
+     "धन्यवाद सहित,\nतनुश्री घोष", "Dziękuję,\nMarta Nowak", "Mvh\nOle Hansen"],
+)
+def test_sign_offs_in_other_languages(signoff: str) -> None:
+    assert visible_reply(f"The chain was gold, 12 grams.\n\n{signoff}") == (
+        "The chain was gold, 12 grams.")
+
+
+def test_a_disclaimer_and_the_signature_above_it_are_cut() -> None:
+    text = ("#progress Raid at 6 pm.\n\nRegards,\nArup Sen\nSI, Behala PS\n\n"
+            "DISCLAIMER: This e-mail and any attachment are confidential and meant only for "
+            "the addressee.")
+    assert visible_reply(text) == "#progress Raid at 6 pm."
+
+
+def test_a_command_below_a_disclaimer_like_line_is_kept() -> None:
+    text = "Notice: the market is closed on Monday.\n#progress Team sent on Tuesday instead."
+    assert visible_reply(text) == text
+
+
+def test_a_line_quoted_inside_a_note_is_kept() -> None:
+    note = ("#progress About the helmet she now says:\n> blue with a white stripe\n"
+            "That matches the CCTV.")
+    text = f"{note}\n\nOn Thu, 3 Dec 2026 at 09:13, Behala PS <bhl@example.in> wrote:\n> URGENT"
+    assert visible_reply(text) == note
+
+
+def test_a_quote_without_attribution_under_the_note_is_still_the_thread() -> None:
+    text = "#progress Team sent.\n> URGENT complaint BHL-2612-0007\n> Received: 3 Dec 2026"
+    assert visible_reply(text) == "#progress Team sent."
+    long_quote = "\n".join(f"> line {n} of the notification" for n in range(6))
+    assert visible_reply(f"#note Seen.\n{long_quote}\nThanks for the mail.") == "#note Seen."

@@ -152,7 +152,7 @@ SIGN_OFF = re.compile(
     r"|att|atte|abs|obrigad[oa]|muito\s+obrigad[oa]|grat[oa]|um\s+abraço"
     r"|(?:muchas\s+)?gracias|saludos\s+cordiales|un\s+cordial\s+saludo|cordialmente"
     r"|с\s+уважением(?:,\s*\S+)?|благодарю|спасибо\s+большое|всего\s+доброго"
-    r"|med\s+venlig(?:e)?\s+hilsen(?:er)?|mvh|vh|hilsen|mange\s+tak|tak|takk|tusen\s+takk"
+    r"|med\s+venlig(?:e)?\s+hilsen(?:er)?|mvh|vh|hilsen|mange\s+tak|takk|tusen\s+takk"
     r"|med\s+vänlig(?:a)?\s+hälsning(?:ar)?|vänlig(?:a)?\s+hälsning(?:ar)?|tack|tack\s+så\s+mycket"
     r"|kiitos|ystävällisin\s+terveisin|parhain\s+terveisin|terv\.?"
     r"|dziękuję|dziekuje|pozdrawiam(?:\s+serdecznie)?|z\s+wyrazami\s+szacunku"

@@ -308,7 +308,9 @@ def _header_above(lines: list[str], own: int) -> int:
     """The quote header of the desk's own mail, in whatever language: one line standing
     alone right above it, not a sentence and not a command."""
     above = own - 1
-    if above < 1 or above >= len(lines) or not lines[above] or lines[above - 1]:
+    if own >= len(lines):
+        return own  # no own mail: the last line is the sender's, not a header above it
+    if above < 1 or not lines[above] or lines[above - 1]:
         return own
     line = lines[above]
     if len(line) > _FOOTER_WIDTH or line.endswith(".") or _COMMAND_LIKE.match(line):
@@ -432,6 +434,8 @@ def _ends_the_text(top: list[str]) -> list[bool]:
     others, ok = 0, True
     for i in range(len(top) - 1, -1, -1):
         ends[i] = ok and others <= _SIGNATURE_LINES
+        if not ends[i]:
+            break  # nothing above ends the text either
         line = top[i]
         if line and not _is_footer(line):
             others += 1
