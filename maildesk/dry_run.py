@@ -38,6 +38,9 @@ class _NoComplaints:
     def sent_to(self, message_ids: list[str]) -> dict[str, list[str]]:
         return {}
 
+    def officer_reply_texts(self, address: str) -> list[str]:
+        return []  # no earlier replies: only the rules find a signature
+
 
 def _station_for(config: Config, addresses: tuple[str, ...]) -> Station:
     for station in config.stations:

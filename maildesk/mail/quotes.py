@@ -28,6 +28,7 @@ import re
 import textwrap
 import unicodedata
 from collections.abc import Sequence
+from functools import lru_cache
 
 from mailparser_reply import EmailMessage
 
@@ -35,6 +36,7 @@ from maildesk.mail import quote_headers as qh
 from maildesk.mail.html_quotes import typed_html_text
 from maildesk.mail.own_mail import OwnMailLookup, own_mail_start
 from maildesk.mail.parse import ParsedMail, header_values
+from maildesk.mail.signatures import learned_tails, signature_start
 
 # The library's regexes are not linear on pathological lines; it only ever sees this much.
 _LIB_MAX_CHARS = 20_000
@@ -72,10 +74,13 @@ _BLANK_RUN = re.compile(r"\n(?:[ \t]*\n){2,}")
 _PS = re.compile(r"(?i)^p\.?\s?s\.?\s?[:-]")
 
 
-def typed_reply(mail: ParsedMail, own_mail_lookup: OwnMailLookup | None = None) -> str:
+def typed_reply(mail: ParsedMail, own_mail_lookup: OwnMailLookup | None = None,
+                earlier_replies: Sequence[str] = ()) -> str:
     """What the sender of ``mail`` typed: no quoted thread, quote header, client footer or
     signature.  ``own_mail_lookup`` gives the desk's own mail the reply answers (the outbox,
-    by In-Reply-To/References); without it the desk's templates still mark its mail."""
+    by In-Reply-To/References); without it the desk's templates still mark its mail.
+    ``earlier_replies`` are the texts of the sender's earlier replies (Store.
+    officer_reply_texts): a block of lines they end with is the sender's own signature."""
     own: list[str] = []
     ids = [*mail.in_reply_to, *mail.references]
     if own_mail_lookup is not None and ids:
@@ -86,7 +91,8 @@ def typed_reply(mail: ParsedMail, own_mail_lookup: OwnMailLookup | None = None) 
         if above is not None:
             text = above
     flowed = _is_flowed(mail)
-    return _typed(text, own, mail.from_name, flowed)
+    tails = learned_tails(earlier_replies, lambda t: _earlier_typed(t, mail.from_name))
+    return _typed(text, own, mail.from_name, flowed, tails)
 
 
 def visible_reply(text: str) -> str:
@@ -95,16 +101,31 @@ def visible_reply(text: str) -> str:
     return _typed(text, [], "", False)
 
 
-def _typed(text: str, own: Sequence[str], sender_name: str, flowed: bool) -> str:
+def _typed(text: str, own: Sequence[str], sender_name: str, flowed: bool,
+           tails: Sequence[tuple[str, ...]] = ()) -> str:
     raw = _clean_lines(text)
     if flowed:
         raw = _unflow(raw)
-    kept = _visible(raw, own, sender_name, allow_bottom_post=True)
-    while kept and not kept[0].strip():
-        kept.pop(0)
-    while kept and not kept[-1].strip():
-        kept.pop()
+    kept = _trimmed(_visible(raw, own, sender_name, allow_bottom_post=True))
+    learned = signature_start(kept, tails)
+    if learned < len(kept):
+        # A sign-off right above the officer's own signature goes with it.
+        kept = _trimmed(kept[:learned])
+        kept = _trimmed(_without_signature(kept, [line.strip() for line in kept], sender_name))
     return _BLANK_RUN.sub("\n\n", textwrap.dedent("\n".join(kept))).strip("\n")
+
+
+@lru_cache(maxsize=256)
+def _earlier_typed(text: str, sender_name: str) -> str:
+    """An earlier reply's typed text: sorting reads a mail several times, each time with the
+    same earlier replies."""
+    return _typed(text, [], sender_name, False)
+
+
+def _trimmed(kept: list[str]) -> list[str]:
+    start = next((i for i, line in enumerate(kept) if line.strip()), len(kept))
+    end = max((i + 1 for i, line in enumerate(kept) if line.strip()), default=start)
+    return kept[start:end]
 
 
 def _is_flowed(mail: ParsedMail) -> bool:
