@@ -459,3 +459,13 @@ def test_a_quote_without_attribution_under_the_note_is_still_the_thread() -> Non
     assert visible_reply(text) == "#progress Team sent."
     long_quote = "\n".join(f"> line {n} of the notification" for n in range(6))
     assert visible_reply(f"#note Seen.\n{long_quote}\nThanks for the mail.") == "#note Seen."
+
+
+def test_a_greeting_above_a_bottom_posted_answer_keeps_the_answer() -> None:
+    text = ("Hi,\nOn Tue, 1 Dec 2026 at 18:02, Behala PS <bhl@example.in> wrote:\n> Was it red?\n\n"
+            "Yes, a red Activa.\n\n> Behala PS")
+    assert visible_reply(text) == "Hi,\n\nYes, a red Activa."
+    # A greeting and a sentence above the quote: a top-poster, the quote is left out.
+    top = ("Hi,\nYes, a red Activa.\n\n"
+           "On Tue, 1 Dec 2026, Behala PS <bhl@example.in> wrote:\n> x\n\ny")
+    assert visible_reply(top) == "Hi,\nYes, a red Activa."

@@ -166,3 +166,13 @@ SIGN_OFF = re.compile(
 
 # A short "-Name" sign-off as the last line ("-Ravi", "- SI Das").
 DASH_NAME = re.compile(r"^[-–—~]\s?[^\W\d_][\w.']{0,20}(?:\s[^\W\d_][\w.']{0,20}){0,2}$")
+
+# A greeting standing alone above a bottom-posted reply ("Hi,", "Dear Sir,", "नमस्ते"): the
+# answers are below the quote.
+GREETING = re.compile(
+    r"(?i)^(?:hi|hello|hey|dear|respected|sir|madam|good\s+(?:morning|afternoon|evening)"
+    r"|hallo|guten\s+tag|bonjour|salut|hola|buenos\s+días|buenas\s+tardes|ciao|buongiorno"
+    r"|olá|oi|bom\s+dia|boa\s+tarde|hej|hei|moi|dag|goedemiddag|goedemorgen|cześć"
+    r"|dzień\s+dobry|здравствуйте|привет|добрый\s+день|xin\s+chào|namaste|नमस्ते|नमस्कार"
+    r"|महोदय|প্রিয়|নমস্কার|স্যার|महोदया)\b[^.?!:]{0,30}[,!]?$"
+)

@@ -165,15 +165,21 @@ def _visible(raw: list[str], own: Sequence[str], sender_name: str,
     lines = [line.strip() for line in raw]
     quote = min(_own_quote_start(lines), _header_above(lines, own_mail_start(lines, own)))
     quote = min(quote, _library_cut(lines[:quote]), _header_block_start(lines[:quote]))
-    if not any(lines[:quote]):
-        # Nothing above the quote: a bottom-poster (mutt, Thunderbird's default).  Only what
-        # follows the last ">" line is safe to read; text below an unmarked quote (Outlook
-        # style) may be the notification itself, with its "#close" help lines.
+    above = [line for line in lines[:quote] if line]
+    greeting = len(above) == 1 and bool(qh.GREETING.match(above[0]))
+    if not above or greeting:
+        # Nothing above the quote, or only "Hi,": a bottom-poster (mutt, Thunderbird's
+        # default).  Only what follows the last ">" line is safe to read; text below an
+        # unmarked quote (Outlook style) may be the notification itself, with its "#close"
+        # help lines.
         last = max((i for i in range(len(lines)) if _is_quoted(lines, i)), default=-1)
         if not allow_bottom_post or last < quote:
-            return []
-        return _visible(_answers_between(raw, lines, quote), own, sender_name,
-                        allow_bottom_post=False)
+            return raw[:quote] if greeting else []
+        answers = _visible(_answers_between(raw, lines, quote), own, sender_name,
+                           allow_bottom_post=False)
+        if greeting and answers:
+            return [*raw[: lines.index(above[0]) + 1], "", *answers]
+        return answers or (raw[:quote] if greeting else [])
     top = lines[:quote]
     top = top[: _dangling_attribution(top)]
     return _without_signature(raw[: len(top)], top, sender_name)

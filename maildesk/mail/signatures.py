@@ -54,7 +54,11 @@ def learned_tails(earlier: Sequence[str], typed: Callable[[str], str]) -> list[t
 def signature_start(lines: Sequence[str], tails: Sequence[tuple[str, ...]]) -> int:
     """Index in ``lines`` where a learned signature begins, len(lines) if the reply does not
     end with one (or would have nothing left above it)."""
-    content = [(i, key) for i, line in enumerate(lines) if (key := _key(line))]
+    if not tails:
+        return len(lines)
+    longest = max(map(len, tails)) + 1  # the block and one typed line above it
+    last = [i for i, line in enumerate(lines) if line.strip()][-longest:]
+    content = [(i, _key(lines[i])) for i in last]
     for tail in tails:
         if len(content) > len(tail) and tuple(k for _, k in content[-len(tail):]) == tail:
             return content[-len(tail)][0]
