@@ -469,3 +469,23 @@ def test_a_greeting_above_a_bottom_posted_answer_keeps_the_answer() -> None:
     top = ("Hi,\nYes, a red Activa.\n\n"
            "On Tue, 1 Dec 2026, Behala PS <bhl@example.in> wrote:\n> x\n\ny")
     assert visible_reply(top) == "Hi,\nYes, a red Activa."
+
+
+@pytest.mark.parametrize(
+    "block",
+    ["发件人: John <john@example.com>\n发送时间: 2017年12月13日 21:11\n收件人: x\n主题: y",
+     "보낸 사람: John <john@example.com>\n보낸 날짜: 2017년 12월 13일\n받는 사람: x\n제목: y",
+     "Kimden: John <john@example.com>\nGönderildi: 13 Aralık 2017\nKime: x\nKonu: y",
+     "Dari: John <john@example.com>\nDikirim: 13 Desember 2017\nKepada: x\nSubjek: y",
+     "Від: John <john@example.com>\nНадіслано: 13 грудня 2017 р.\nКому: x\nТема: y",
+     "-----Původní zpráva-----", "-------- 原始邮件 --------", "-------- Αρχικό μήνυμα --------",
+     "-------- মূল বার্তা --------", "-------- Pesan asli --------"],
+)
+def test_header_blocks_and_separators_of_more_languages(block: str) -> None:
+    text = f"Typed answer.\n\n{block}\n\nOld text line one\nOld text line two"
+    assert visible_reply(text) == "Typed answer."
+
+
+def test_a_dashed_heading_in_a_note_is_not_a_separator() -> None:
+    text = "#progress\n---- Summary ----\nTwo witnesses examined.\nCCTV copied."
+    assert visible_reply(text) == text

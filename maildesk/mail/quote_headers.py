@@ -49,6 +49,8 @@ SEPARATOR_WORDS = re.compile(
     r"|元のメッセージ|मूल|মূল|আসল|मूळ|forward|weitergeleitet|transféré|inoltrato|reenviado"
     r"|doorgestuurd|videresendt|vidarebefordrat|välitetty|przekazana|reply|wrote|schrieb"
     r"|message|nachricht|meddelelse|melding|viesti|meddelande|bericht|wiadomość|сообщение"
+    r"|původní|zpráva|eredeti|üzenet|orijinal|mesaj|원본|메일|原始|邮件|郵件|оригин|оригін"
+    r"|съобщение|повідомлення|αρχικό|μήνυμα|asli|pesan|மூல|செய்தி|संदेश|বার্তা|ইমেল"
 )
 
 # Header blocks (Outlook, Zimbra/NIC, Rediff, Yahoo, Samsung...): a From line, then the other
@@ -57,6 +59,7 @@ SEPARATOR_WORDS = re.compile(
 _FROM_LABELS = (
     r"from|von|de|van|da|fra|från|od|от|lähettäjä|mittente|remitente|afzender|expéditeur"
     r"|từ|người gửi|差出人|送信者|发件人|प्रेषक|से|प्रेषक का नाम|থেকে|প্রেরক|कडून|पाठवणारा"
+    r"|寄件者|寄件人|보낸\s?사람|kimden|feladó|dari|από|від|מאת|من|odesílatel"
 )
 _FIELD_LABELS = (
     r"sent|date|to|cc|subject|reply-to|gesendet|datum|an|betreff|envoyé|envoyé le|à|objet"
@@ -65,6 +68,11 @@ _FIELD_LABELS = (
     r"|aihe|päivämäärä|skickat|till|ämne|wysłano|do|temat|data wysłania|đã gửi|gửi|đến"
     r"|chủ đề|ngày|送信日時|宛先|件名|日付|भेजा गया|दिनांक|प्रति|विषय|तारीख|পাঠানো হয়েছে"
     r"|প্রেরিত|তারিখ|প্রতি|বিষয়|पाठवले|पाठवलेले|दिनांक|प्रति|विषय"
+    # Chinese, Korean, Turkish, Hungarian, Indonesian, Greek, Ukrainian, Czech, Hebrew, Arabic
+    r"|发送时间|日期|收件人|抄送|主题|傳送時間|收件者|副本|主旨|보낸\s?날짜|받는\s?사람|참조|제목|날짜"
+    r"|gönderildi|gönderilme\s+tarihi|tarih|kime|bilgi|konu|elküldve|dátum|címzett|másolat|tárgy"
+    r"|dikirim|tanggal|kepada|subjek|perihal|αποστολή|ημερομηνία|προς|κοιν|θέμα|надіслано|копія"
+    r"|odesláno|komu|kopie|předmět|נשלח|אל|נושא|תאריך|أرسل|إلى|الموضوع|التاريخ"
 )
 FROM_LINE = re.compile(rf"(?i)^\*?(?:{_FROM_LABELS})\s?\*?\s?[:：]\*?(?:\s|$)")
 FIELD_LINE = re.compile(rf"(?i)^\*?(?:{_FIELD_LABELS})\s?\*?\s?[:：]\*?(?:\s|$)")
