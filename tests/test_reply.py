@@ -409,7 +409,10 @@ def test_a_residents_letter_is_not_taken_for_the_desks_mail() -> None:
      "Get Outlook for Android (https://aka.ms/AAb9ysg)",
      "Sent via Superhuman ( https://sprh.mn/?vip=x )",
      "Android पर Yahoo Mail से भेजा गया", "मेरे Galaxy स्मार्टफ़ोन से भेजा गया",
-     "আমার Samsung Galaxy স্মার্টফোন থেকে পাঠানো হয়েছে।", "माझ्या iPhone वरून पाठवले"],
+     "আমার Samsung Galaxy স্মার্টফোন থেকে পাঠানো হয়েছে।", "माझ्या iPhone वरून पाठवले",
+     "Sent via the Samsung Galaxy S8, an AT&T 4G LTE smartphone", "发自我的iPhone",
+     "iPhone에서 보냄", "iPhone'umdan gönderildi", "Dikirim dari iPhone saya",
+     "Gửi từ iPhone của tôi", "Надіслано з iPhone"],
 )
 def test_client_footers_with_links_and_in_indian_languages(footer: str) -> None:
     assert visible_reply(f"#close Phone recovered.\n\n{footer}") == "#close Phone recovered."
@@ -418,7 +421,7 @@ def test_client_footers_with_links_and_in_indian_languages(footer: str) -> None:
 @pytest.mark.parametrize(
     "line",
     ["फोटो व्हाट्सएप से भेजा गया", "Sent from the spot by SI Paul, he has no desk login.",
-     "Tak"],
+     "Tak", "Gửi từ nhà của tôi lúc 5 giờ chiều nay, xin lỗi vì trễ."],
 )
 def test_a_typed_last_line_that_looks_like_a_footer_stays(line: str) -> None:
     text = f"#progress Photos of the scooter received.\n\n{line}"

@@ -103,6 +103,13 @@ CLIENT_FOOTER = re.compile(
     r"|wysłane\s+z\s+[\w'’.-]+(?:\s+[\w'’.-]+){0,6}"
     r"|được\s+gửi\s+từ\s+[\w'’.-]+(?:\s+[\w'’.-]+){0,6}"
     r"|\S{1,20}から送信"
+    rf"|sent\s+(?:from|via|with)\s+the\s+(?=[^.]{{0,40}}(?:{_CLIENT_NAMES}))[\w'’&.+®™-]+"
+    r"(?:,?\s+[\w'’&.+®™-]+){0,10}"  # "Sent via the Samsung Galaxy S8, an AT&T 4G LTE smartphone"
+    r"|(?:发自我的|来自我的|來自我的)\s?\S{1,30}|(?:从|從)我的\s?\S{1,30}\s?(?:发送|傳送|寄出)"
+    r"|\S{1,30}에서\s+보냄|[\w'’.-]{1,30}(?:dan|den|tan|ten)\s+gönderildi"
+    r"|(?:odesláno|odoslané)\s+z\s+[\w'’.-]+(?:\s+[\w'’.-]+){0,5}"
+    r"|dikirim\s+dari\s+[\w'’.-]+(?:\s+[\w'’.-]+){0,5}|gửi\s+từ\s+[\w'’.-]+(?:\s+[\w'’.-]+){0,5}"
+    r"|αποστολή\s+από\s+[\w'’.-]+(?:\s+[\w'’.-]+){0,5}|надіслано\s+з\s+[\w'’.-]+(?:\s+[\w'’.-]+){0,5}"
     # Hindi, Bengali and Marathi UIs name the client in Latin letters: "Android पर Yahoo Mail से
     # भेजा गया", "আমার Samsung Galaxy স্মার্টফোন থেকে পাঠানো হয়েছে।", "माझ्या iPhone वरून पाठवले".
     rf"|(?=.{{0,60}}(?:{_CLIENT_NAMES})).{{1,60}}?\s?(?:से\s+भेजा\s+गया(?:\s+है)?"
