@@ -492,3 +492,15 @@ def test_header_blocks_and_separators_of_more_languages(block: str) -> None:
 def test_a_dashed_heading_in_a_note_is_not_a_separator() -> None:
     text = "#progress\n---- Summary ----\nTwo witnesses examined.\nCCTV copied."
     assert visible_reply(text) == text
+
+
+@pytest.mark.parametrize(
+    "markup",
+    ['<div>#progress Team sent.</div><div class="gmail_signature">Arup Sen<br>SI, Behala PS'
+     '</div><div class="gmail_quote">On Mon, X wrote:<blockquote>old</blockquote></div>',
+     '<div>#progress Team sent.</div><pre class="moz-signature">Arup Sen</pre>',
+     '<div>#progress Team sent.</div><blockquote id="qt">old</blockquote>',
+     '<div>#progress Team sent.</div><div id="_persistentHeader">From: X</div><p>old</p>'],
+)
+def test_html_signatures_and_more_quote_containers(markup: str) -> None:
+    assert typed_reply(parse_mail(_reply("", markup))) == "#progress Team sent."
