@@ -247,6 +247,9 @@ def _own_quote_start(lines: list[str]) -> int:
         if qh.FROM_LINE.match(line) and _fields_follow(lines, i):
             return i
         head = line[:_LIB_MAX_LINE]
+        # Every attribution has a ":" or "--" (a cheap test before the long patterns).
+        if not (":" in head or "：" in head or "--" in head):
+            continue
         if qh.ATTRIBUTION_END.search(head) or qh.WROTE_THEN_QUOTE.search(head):
             start = _attribution_start(lines, i)
             if start is not None:
