@@ -504,3 +504,12 @@ def test_a_dashed_heading_in_a_note_is_not_a_separator() -> None:
 )
 def test_html_signatures_and_more_quote_containers(markup: str) -> None:
     assert typed_reply(parse_mail(_reply("", markup))) == "#progress Team sent."
+
+
+def test_an_intro_then_answers_between_the_quoted_questions() -> None:
+    text = ("Answers below.\n\nOn Tue, 1 Dec 2026 at 18:02, Behala PS <bhl@example.in> wrote:\n"
+            "> What time?\n\nAbout 9:05.\n\n> Anyone else?\n\nMy neighbour.\n\n> Behala PS")
+    assert visible_reply(text) == "Answers below.\n\nAbout 9:05.\n\nMy neighbour."
+    # Text only after the last ">" line (a signature placed under the quote) is not answers.
+    below = "Team sent.\n\nOn Tue, 1 Dec 2026, Behala PS <bhl@example.in> wrote:\n> x\n\nArup Sen"
+    assert visible_reply(below) == "Team sent."

@@ -182,7 +182,25 @@ def _visible(raw: list[str], own: Sequence[str], sender_name: str,
         return answers or (raw[:quote] if greeting else [])
     top = lines[:quote]
     top = top[: _dangling_attribution(top)]
-    return _without_signature(raw[: len(top)], top, sender_name)
+    typed = _without_signature(raw[: len(top)], top, sender_name)
+    if allow_bottom_post and _interleaved(lines, quote):
+        # "Answers below:" then answers between the ">" blocks they answer.
+        answers = _visible(_answers_between(raw, lines, quote), own, sender_name,
+                           allow_bottom_post=False)
+        if answers:
+            return [*typed, "", *answers]
+    return typed
+
+
+def _interleaved(lines: list[str], quote: int) -> bool:
+    """Below ``quote`` (a ">" block), an unquoted line with ">" lines after it again: the
+    sender answered inside the quote.  Text only after the last ">" line is not enough (a
+    signature or a list footer stands there too)."""
+    first = next((i for i in range(quote, len(lines)) if _is_quoted(lines, i)), None)
+    if first is None or any(lines[quote:first]) and first - quote > _MAX_WINDOW + 1:
+        return False
+    last = max(i for i in range(first, len(lines)) if _is_quoted(lines, i))
+    return any(lines[i] and not _is_quoted(lines, i) for i in range(first, last))
 
 
 def _answers_between(raw: list[str], lines: list[str], quote: int) -> list[str]:
