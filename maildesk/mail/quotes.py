@@ -48,6 +48,7 @@ _SIGNATURE_WIDTH = 60
 _FOOTER_WIDTH = 120
 _NAME_WIDTH = 40  # a name, rank or phone line under a footer
 _INNER_QUOTE_LINES = 4  # ">" lines an officer quotes inside a note, typed text above and below
+_INNER_QUOTES = 2  # ... at most this many times; more is an interleaved reply (_interleaved)
 _FLOW_WIDTH = 72  # format=flowed clients (Thunderbird) wrap here, counting the soft space
 
 _INVISIBLE = dict.fromkeys(map(ord, "\u200b\u200e\u200f\u2060\ufeff\u00ad"))  # keep ZWJ/ZWNJ
@@ -251,12 +252,13 @@ def _disclaimer_start(top: list[str]) -> int:
 
 def _own_quote_start(lines: list[str]) -> int:
     """Index of the first line of the quoted thread by our rules, len(lines) if none."""
-    skip_to = 0
+    skip_to, inner = 0, 0
     for i, line in enumerate(lines):
         if i < skip_to:
             continue
-        if _is_quoted(lines, i) and (after := _quote_inside_note(lines, i)) is not None:
-            skip_to = after  # the typed text goes on below a line it quotes
+        if (_is_quoted(lines, i) and inner < _INNER_QUOTES
+                and (after := _quote_inside_note(lines, i)) is not None):
+            skip_to, inner = after, inner + 1  # the typed text goes on below a line it quotes
             continue
         if _is_quoted(lines, i) or _MUTT.match(line):
             return _attribution_above(lines, i)
