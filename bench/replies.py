@@ -2,6 +2,7 @@
 
     .venv/bin/python bench/replies.py              # dev and held-out, by client and language
     .venv/bin/python bench/replies.py --misses     # also show each miss (got / expected)
+    .venv/bin/python bench/replies.py --by-folder  # by client and language in each folder
 
 The dev part is what the quote finder was tuned on; the held-out part was written before any
 result was seen and is never tuned on.  tests/test_reply_fixtures.py asserts >= 95 % on dev.
@@ -21,6 +22,8 @@ from replies_corpus import PARTS, load, misses, rates_by  # noqa: E402
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--misses", action="store_true")
+    parser.add_argument("--by-folder", action="store_true",
+                        help="client and language rates for each fixture folder too")
     args = parser.parse_args()
     for part in PARTS:
         cases = load(part)
@@ -28,9 +31,15 @@ def main() -> None:
         paths = {case.path for case, _ in missed}
         exact = len(cases) - len(missed)
         print(f"== {part}: {exact}/{len(cases)} exact ({100 * exact / len(cases):.1f} %)")
-        for key in ("client", "language"):
+        for key in ("folder", "client", "language"):
             table = rates_by(cases, paths, key)
             print(f"   by {key}: " + ", ".join(f"{k} {a}/{b}" for k, (a, b) in table.items()))
+        for folder in sorted({c.folder for c in cases}) if args.by_folder else []:
+            inside = [c for c in cases if c.folder == folder]
+            for key in ("client", "language"):
+                table = rates_by(inside, paths, key)
+                print(f"   {folder} by {key}: "
+                      + ", ".join(f"{k} {a}/{b}" for k, (a, b) in table.items()))
         for case, got in missed if args.misses else []:
             print(f"-- MISS {case.path.relative_to(case.path.parents[1])}\n   got:\n{got}\n"
                   f"   expected:\n{case.expected.strip()}\n")

@@ -8,6 +8,7 @@ from typing import Any
 
 from maildesk.config.settings import Config, Station
 from maildesk.mail.parse import parse_mail
+from maildesk.mail.patterns import is_reply_subject
 from maildesk.officer.commands import parse_commands, read_reply
 from maildesk.sorting.rules import Context, sort_mail, typed
 from maildesk.triage.classify import classify
@@ -38,6 +39,9 @@ class _NoComplaints:
     def sent_to(self, message_ids: list[str]) -> dict[str, list[str]]:
         return {}
 
+    def officer_reply_texts(self, address: str) -> list[str]:
+        return []  # no earlier replies: only the rules find a signature
+
 
 def _station_for(config: Config, addresses: tuple[str, ...]) -> Station:
     for station in config.stations:
@@ -58,7 +62,7 @@ def inspect_file(config: Config, path: Path) -> dict[str, Any]:
     decision = sort_mail(mail, Context(config, station, len(raw), _NoComplaints()))
     verdict = classify(config.rules, mail.subject, mail.text)
     code = decision.code
-    is_reply = bool(mail.in_reply_to or mail.references or code)
+    is_reply = bool(mail.in_reply_to or mail.references or code or is_reply_subject(mail.subject))
     text = typed(mail, None) if is_reply else mail.text
     parsed = None
     if decision.kind == "officer":

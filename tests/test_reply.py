@@ -398,3 +398,118 @@ def test_a_residents_letter_is_not_taken_for_the_desks_mail() -> None:
     # The desk's templates greet and sign off too; those words are anyone's.
     text = "Dear Sir/Madam,\nThe men came back last night.\nYours faithfully,\nRina Pal"
     assert visible_reply(text).startswith("Dear Sir/Madam,\nThe men came back last night.")
+
+
+# --------------------------------------------------------------------------- later shapes
+
+
+@pytest.mark.parametrize(
+    "footer",
+    ["Sent with [Proton Mail](https://proton.me/mail/home) secure email.",
+     "Get Outlook for Android (https://aka.ms/AAb9ysg)",
+     "Sent via Superhuman ( https://sprh.mn/?vip=x )",
+     "Android पर Yahoo Mail से भेजा गया", "मेरे Galaxy स्मार्टफ़ोन से भेजा गया",
+     "আমার Samsung Galaxy স্মার্টফোন থেকে পাঠানো হয়েছে।", "माझ्या iPhone वरून पाठवले",
+     "Sent via the Samsung Galaxy S8, an AT&T 4G LTE smartphone", "发自我的iPhone",
+     "iPhone에서 보냄", "iPhone'umdan gönderildi", "Dikirim dari iPhone saya",
+     "Gửi từ iPhone của tôi", "Надіслано з iPhone"],
+)
+def test_client_footers_with_links_and_in_indian_languages(footer: str) -> None:
+    assert visible_reply(f"#close Phone recovered.\n\n{footer}") == "#close Phone recovered."
+
+
+@pytest.mark.parametrize(
+    "line",
+    ["फोटो व्हाट्सएप से भेजा गया", "Sent from the spot by SI Paul, he has no desk login.",
+     "Tak", "Gửi từ nhà của tôi lúc 5 giờ chiều nay, xin lỗi vì trễ."],
+)
+def test_a_typed_last_line_that_looks_like_a_footer_stays(line: str) -> None:
+    text = f"#progress Photos of the scooter received.\n\n{line}"
+    assert visible_reply(text) == text
+
+
+@pytest.mark.parametrize(
+    "signoff",
+    ["Terima kasih,\nDewi", "Med vänliga hälsningar\nErik", "Muchas gracias,\nLucía",
+     "धन्यवाद सहित,\nतनुश्री घोष", "Dziękuję,\nMarta Nowak", "Mvh\nOle Hansen"],
+)
+def test_sign_offs_in_other_languages(signoff: str) -> None:
+    assert visible_reply(f"The chain was gold, 12 grams.\n\n{signoff}") == (
+        "The chain was gold, 12 grams.")
+
+
+def test_a_disclaimer_and_the_signature_above_it_are_cut() -> None:
+    text = ("#progress Raid at 6 pm.\n\nRegards,\nArup Sen\nSI, Behala PS\n\n"
+            "DISCLAIMER: This e-mail and any attachment are confidential and meant only for "
+            "the addressee.")
+    assert visible_reply(text) == "#progress Raid at 6 pm."
+
+
+def test_a_command_below_a_disclaimer_like_line_is_kept() -> None:
+    text = "Notice: the market is closed on Monday.\n#progress Team sent on Tuesday instead."
+    assert visible_reply(text) == text
+
+
+def test_a_line_quoted_inside_a_note_is_kept() -> None:
+    note = ("#progress About the helmet she now says:\n> blue with a white stripe\n"
+            "That matches the CCTV.")
+    text = f"{note}\n\nOn Thu, 3 Dec 2026 at 09:13, Behala PS <bhl@example.in> wrote:\n> URGENT"
+    assert visible_reply(text) == note
+
+
+def test_a_quote_without_attribution_under_the_note_is_still_the_thread() -> None:
+    text = "#progress Team sent.\n> URGENT complaint BHL-2612-0007\n> Received: 3 Dec 2026"
+    assert visible_reply(text) == "#progress Team sent."
+    long_quote = "\n".join(f"> line {n} of the notification" for n in range(6))
+    assert visible_reply(f"#note Seen.\n{long_quote}\nThanks for the mail.") == "#note Seen."
+
+
+def test_a_greeting_above_a_bottom_posted_answer_keeps_the_answer() -> None:
+    text = ("Hi,\nOn Tue, 1 Dec 2026 at 18:02, Behala PS <bhl@example.in> wrote:\n> Was it red?\n\n"
+            "Yes, a red Activa.\n\n> Behala PS")
+    assert visible_reply(text) == "Hi,\n\nYes, a red Activa."
+    # A greeting and a sentence above the quote: a top-poster, the quote is left out.
+    top = ("Hi,\nYes, a red Activa.\n\n"
+           "On Tue, 1 Dec 2026, Behala PS <bhl@example.in> wrote:\n> x\n\ny")
+    assert visible_reply(top) == "Hi,\nYes, a red Activa."
+
+
+@pytest.mark.parametrize(
+    "block",
+    ["发件人: John <john@example.com>\n发送时间: 2017年12月13日 21:11\n收件人: x\n主题: y",
+     "보낸 사람: John <john@example.com>\n보낸 날짜: 2017년 12월 13일\n받는 사람: x\n제목: y",
+     "Kimden: John <john@example.com>\nGönderildi: 13 Aralık 2017\nKime: x\nKonu: y",
+     "Dari: John <john@example.com>\nDikirim: 13 Desember 2017\nKepada: x\nSubjek: y",
+     "Від: John <john@example.com>\nНадіслано: 13 грудня 2017 р.\nКому: x\nТема: y",
+     "-----Původní zpráva-----", "-------- 原始邮件 --------", "-------- Αρχικό μήνυμα --------",
+     "-------- মূল বার্তা --------", "-------- Pesan asli --------"],
+)
+def test_header_blocks_and_separators_of_more_languages(block: str) -> None:
+    text = f"Typed answer.\n\n{block}\n\nOld text line one\nOld text line two"
+    assert visible_reply(text) == "Typed answer."
+
+
+def test_a_dashed_heading_in_a_note_is_not_a_separator() -> None:
+    text = "#progress\n---- Summary ----\nTwo witnesses examined.\nCCTV copied."
+    assert visible_reply(text) == text
+
+
+@pytest.mark.parametrize(
+    "markup",
+    ['<div>#progress Team sent.</div><div class="gmail_signature">Arup Sen<br>SI, Behala PS'
+     '</div><div class="gmail_quote">On Mon, X wrote:<blockquote>old</blockquote></div>',
+     '<div>#progress Team sent.</div><pre class="moz-signature">Arup Sen</pre>',
+     '<div>#progress Team sent.</div><blockquote id="qt">old</blockquote>',
+     '<div>#progress Team sent.</div><div id="_persistentHeader">From: X</div><p>old</p>'],
+)
+def test_html_signatures_and_more_quote_containers(markup: str) -> None:
+    assert typed_reply(parse_mail(_reply("", markup))) == "#progress Team sent."
+
+
+def test_an_intro_then_answers_between_the_quoted_questions() -> None:
+    text = ("Answers below.\n\nOn Tue, 1 Dec 2026 at 18:02, Behala PS <bhl@example.in> wrote:\n"
+            "> What time?\n\nAbout 9:05.\n\n> Anyone else?\n\nMy neighbour.\n\n> Behala PS")
+    assert visible_reply(text) == "Answers below.\n\nAbout 9:05.\n\nMy neighbour."
+    # Text only after the last ">" line (a signature placed under the quote) is not answers.
+    below = "Team sent.\n\nOn Tue, 1 Dec 2026, Behala PS <bhl@example.in> wrote:\n> x\n\nArup Sen"
+    assert visible_reply(below) == "Team sent."

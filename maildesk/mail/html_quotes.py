@@ -5,7 +5,9 @@ language; in the HTML each client marks it: Gmail's ``gmail_quote``, Outlook's
 ``divRplyFwdMsg``/``appendonsend``/bordered header div/``OLK_SRC_BODY_SECTION``, Yahoo's
 ``yahoo_quoted``, Thunderbird's ``moz-cite-prefix``, Apple Mail's and others'
 ``<blockquote type="cite">``, Zoho's ``zmail_extra``, Zimbra's ``zwchr``/``__QUOTED_TEXT__``,
-ProtonMail's ``protonmail_quote``.  The container and everything after it are dropped.
+ProtonMail's ``protonmail_quote``, BlackBerry's ``_persistentHeader``, AOL's ``AOLMsgPart``.
+The container and everything after it are dropped; a signature the client marks
+(``gmail_signature``, ``moz-signature``, Outlook on the web's ``Signature``) is dropped too.
 """
 
 from __future__ import annotations
@@ -33,10 +35,18 @@ _QUOTE_XPATH = etree.XPath(
     " or @id = 'OLK_SRC_BODY_SECTION' or @id = 'mail-editor-reference-message-container'"
     " or @id = 'zwchr' or @data-marker = '__QUOTED_TEXT__' or @data-marker = '__HEADERS__'"
     " or @id = 'isForwardContent' or @id = 'isReplyContent'"
-    " or (local-name() = 'blockquote' and (@type = 'cite' or @class))"
+    " or @id = '_persistentHeader' or @id = '_originalContent' or contains(@id, 'AOLMsgPart')"
+    " or (local-name() = 'blockquote' and (@type = 'cite' or @class or @id))"
     " or (local-name() = 'div' and contains(translate(@style, ' ', ''), 'border-top:solid')"
     "     and contains(translate(@style, ' ', ''), 'padding:3'))"
     "][1]"
+)
+# Signatures the client itself marks (Gmail, Thunderbird, Outlook on the web): the sender's
+# configured block, never typed in this reply.
+_SIGNATURE_XPATH = etree.XPath(
+    "//*[contains(concat(' ', normalize-space(@class), ' '), ' gmail_signature ')"
+    " or contains(concat(' ', normalize-space(@class), ' '), ' moz-signature ')"
+    " or @id = 'Signature' or @id = 'x_Signature']"
 )
 _HR_BEFORE = re.compile(r"display:\s*inline-block|width:\s*98%", re.IGNORECASE)
 _XML_DECL = re.compile(r"^\s*<\?xml[^>]*\?>", re.IGNORECASE)
@@ -50,6 +60,8 @@ def typed_html_text(markup: str) -> str | None:
         root = lxml.html.document_fromstring(markup)
     except (etree.ParserError, ValueError):
         return None
+    for signature in _SIGNATURE_XPATH(root):
+        _remove_keeping_tail(signature)
     found = _QUOTE_XPATH(root)
     if not found:
         # Rendering costs ~0.7 s a MB; parse_mail already rendered a big one: reuse its text.
@@ -62,6 +74,19 @@ def typed_html_text(markup: str) -> str | None:
         cut = previous
     _drop_from(cut)
     return _text(root)
+
+
+def _remove_keeping_tail(element: etree._Element) -> None:
+    parent = element.getparent()
+    if parent is None:
+        return
+    if element.tail:  # text after the element is the parent's, typed
+        previous = element.getprevious()
+        if previous is not None:
+            previous.tail = (previous.tail or "") + element.tail
+        else:
+            parent.text = (parent.text or "") + element.tail
+    parent.remove(element)
 
 
 def _drop_from(element: etree._Element) -> None:

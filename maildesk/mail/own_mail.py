@@ -31,6 +31,8 @@ _TAG = re.compile(r"\{\{.*?\}\}|\{%.*?%\}|\{#.*?#\}")
 _GREETING = re.compile(r"(?i)^(?:dear|respected|sir|madam|hello|hi)\b")
 _QUOTE_MARKS = re.compile(r"^(?:\s*>)+")
 _SPACE = re.compile(r"\s+")
+_WILDCARD = ".{0,200}?"
+_WILDCARDS = re.compile(r"(?:\.\{0,200\}\?){2,}")
 
 
 def normalised(line: str) -> str:
@@ -59,7 +61,8 @@ def template_lines(directory: Path | None = None) -> re.Pattern[str]:
             if _GREETING.match(static.strip()) or SIGN_OFF.match(static.strip()):
                 continue  # "Dear Sir/Madam," and "Yours faithfully," are anyone's words
             pieces = [re.escape(normalised(p)) if p.strip() else "" for p in parts]
-            body = ".{0,200}?".join(pieces)
+            # Adjacent variables make one wildcard: two in a row cost quadratic backtracking.
+            body = _WILDCARDS.sub(_WILDCARD, _WILDCARD.join(pieces))
             if body:
                 patterns.add(body)
     # One alternation: a reply of thousands of lines is matched once per line, not per template.

@@ -49,6 +49,8 @@ SEPARATOR_WORDS = re.compile(
     r"|元のメッセージ|मूल|মূল|আসল|मूळ|forward|weitergeleitet|transféré|inoltrato|reenviado"
     r"|doorgestuurd|videresendt|vidarebefordrat|välitetty|przekazana|reply|wrote|schrieb"
     r"|message|nachricht|meddelelse|melding|viesti|meddelande|bericht|wiadomość|сообщение"
+    r"|původní|zpráva|eredeti|üzenet|orijinal|mesaj|원본|메일|原始|邮件|郵件|оригин|оригін"
+    r"|съобщение|повідомлення|αρχικό|μήνυμα|asli|pesan|மூல|செய்தி|संदेश|বার্তা|ইমেল"
 )
 
 # Header blocks (Outlook, Zimbra/NIC, Rediff, Yahoo, Samsung...): a From line, then the other
@@ -57,6 +59,7 @@ SEPARATOR_WORDS = re.compile(
 _FROM_LABELS = (
     r"from|von|de|van|da|fra|från|od|от|lähettäjä|mittente|remitente|afzender|expéditeur"
     r"|từ|người gửi|差出人|送信者|发件人|प्रेषक|से|प्रेषक का नाम|থেকে|প্রেরক|कडून|पाठवणारा"
+    r"|寄件者|寄件人|보낸\s?사람|kimden|feladó|dari|από|від|מאת|من|odesílatel"
 )
 _FIELD_LABELS = (
     r"sent|date|to|cc|subject|reply-to|gesendet|datum|an|betreff|envoyé|envoyé le|à|objet"
@@ -65,9 +68,20 @@ _FIELD_LABELS = (
     r"|aihe|päivämäärä|skickat|till|ämne|wysłano|do|temat|data wysłania|đã gửi|gửi|đến"
     r"|chủ đề|ngày|送信日時|宛先|件名|日付|भेजा गया|दिनांक|प्रति|विषय|तारीख|পাঠানো হয়েছে"
     r"|প্রেরিত|তারিখ|প্রতি|বিষয়|पाठवले|पाठवलेले|दिनांक|प्रति|विषय"
+    # Chinese, Korean, Turkish, Hungarian, Indonesian, Greek, Ukrainian, Czech, Hebrew, Arabic
+    r"|发送时间|日期|收件人|抄送|主题|傳送時間|收件者|副本|主旨|보낸\s?날짜|받는\s?사람|참조|제목|날짜"
+    r"|gönderildi|gönderilme\s+tarihi|tarih|kime|bilgi|konu|elküldve|dátum|címzett|másolat|tárgy"
+    r"|dikirim|tanggal|kepada|subjek|perihal|αποστολή|ημερομηνία|προς|κοιν|θέμα|надіслано|копія"
+    r"|odesláno|komu|kopie|předmět|נשלח|אל|נושא|תאריך|أرسل|إلى|الموضوع|التاريخ"
 )
 FROM_LINE = re.compile(rf"(?i)^\*?(?:{_FROM_LABELS})\s?\*?\s?[:：]\*?(?:\s|$)")
 FIELD_LINE = re.compile(rf"(?i)^\*?(?:{_FIELD_LABELS})\s?\*?\s?[:：]\*?(?:\s|$)")
+
+# Product names in client footers written in Hindi, Bengali or Marathi.
+_CLIENT_NAMES = (
+    r"iPhone|iPad|Android|Samsung|Galaxy|Yahoo|Outlook|Gmail|Mail|Huawei|Xiaomi|Redmi|OnePlus"
+    r"|vivo|OPPO|realme|Motorola|Nokia|BlackBerry|Rediff|Zoho|Spark|स्मार्टफ़ोन|स्मार्टफोन|মোবাইল"
+)
 
 # Footers clients add under the typed text.  The whole line must be the footer: "Sent from
 # my desk, is much easier than my mobile phone." is a sentence and stays.
@@ -89,19 +103,44 @@ CLIENT_FOOTER = re.compile(
     r"|wysłane\s+z\s+[\w'’.-]+(?:\s+[\w'’.-]+){0,6}"
     r"|được\s+gửi\s+từ\s+[\w'’.-]+(?:\s+[\w'’.-]+){0,6}"
     r"|\S{1,20}から送信"
-    r"|मेरे\s.{1,40}\sसे\s+भेजा\s+गया|आमार\s.{1,40}থেকে পাঠানো|আমার\s.{1,40}থেকে\s+পাঠানো"
-    r"|माझ्या\s.{1,40}वरून\s+पाठवले"
+    rf"|sent\s+(?:from|via|with)\s+the\s+(?=[^.]{{0,40}}(?:{_CLIENT_NAMES}))[\w'’&.+®™-]+"
+    r"(?:,?\s+[\w'’&.+®™-]+){0,10}"  # "Sent via the Samsung Galaxy S8, an AT&T 4G LTE smartphone"
+    r"|(?:发自我的|来自我的|來自我的)\s?\S{1,30}|(?:从|從)我的\s?\S{1,30}\s?(?:发送|傳送|寄出)"
+    r"|\S{1,30}에서\s+보냄|[\w'’.-]{1,30}(?:dan|den|tan|ten)\s+gönderildi"
+    r"|(?:odesláno|odoslané)\s+z\s+[\w'’.-]+(?:\s+[\w'’.-]+){0,5}"
+    r"|dikirim\s+dari\s+[\w'’.-]+(?:\s+[\w'’.-]+){0,5}|gửi\s+từ\s+[\w'’.-]+(?:\s+[\w'’.-]+){0,5}"
+    r"|αποστολή\s+από\s+[\w'’.-]+(?:\s+[\w'’.-]+){0,5}|надіслано\s+з\s+[\w'’.-]+(?:\s+[\w'’.-]+){0,5}"
+    # Hindi, Bengali and Marathi UIs name the client in Latin letters: "Android पर Yahoo Mail से
+    # भेजा गया", "আমার Samsung Galaxy স্মার্টফোন থেকে পাঠানো হয়েছে।", "माझ्या iPhone वरून पाठवले".
+    rf"|(?=.{{0,60}}(?:{_CLIENT_NAMES})).{{1,60}}?\s?(?:से\s+भेजा\s+गया(?:\s+है)?"
+    r"|থেকে\s+(?:পাঠানো|প্রেরিত)(?:\s+হয়েছে)?|(?:वरून|मधून|द्वारे)\s+पाठवले(?:ले)?(?:\s+आहे)?)[।.]?"
     r")[.!]?\s*(?:<[^>\s]{1,300}>)?(?:\s+[\w'’.-]+(?:\s+[\w'’.-]+){0,4})?[.!]?$"
 )
 # The part of a client footer around its link: "Sent from Mail<https://...> for Windows".
-FOOTER_LINK = re.compile(r"<(?:https?|mailto):[^>\s]{1,400}>")
+# "Sent with [Proton Mail](https://...)" and "Get Outlook for Android (https://...)" too.
+FOOTER_LINK = re.compile(
+    r"<(?:https?|mailto):[^>\s]{1,400}>|\(\s?(?:https?|mailto):[^)\s]{1,400}\s?\)"
+    r"|\[([^\]\n]{1,60})\]\((?:https?|mailto):[^)\s]{1,400}\)"
+)
 
 # Mailing-list and group footers: everything from here down is the list's.
 LIST_FOOTER = re.compile(
     r"(?i)^(?:you\s+received\s+this\s+message\s+because\s+you\s+are\s+subscribed"
     r"|to\s+unsubscribe\s+from\s+this\s+group"
     r"|[\w.-]+\s+mailing\s+list$"
-    r"|this\s+list\s+is\s+(?:maintained|moderated)\b)"
+    r"|this\s+list\s+is\s+(?:maintained|moderated)\b"
+    r"|(?:-=){5,}-?$|groups\.io\s+links:)"  # Groups.io
+)
+
+# Legal and "think before you print" notices a mail server or an office signature appends:
+# everything from here down is boilerplate, never typed.
+DISCLAIMER = re.compile(
+    r"(?i)^\W{0,3}(?:disclaimer|confidentiality\s+notice|confidentiality|legal\s+notice"
+    r"|important\s+notice|notice|अस्वीकरण|दावा\s+त्याग|দাবিত্যাগ)\s?\W{0,3}\s?[:-]"
+    r"|^\W{0,3}(?:this|the\s+information\s+(?:contained\s+)?in\s+this)\s+(?:e-?mail|message"
+    r"|communication)\b.{0,80}\b(?:confidential|privileged|intended\s+(?:only|solely))"
+    r"|^\W{0,3}please\s+(?:consider\s+the\s+environment|don'?t\s+print|do\s+not\s+print)"
+    r"|^\W{0,3}(?:save\s+paper|think\s+before\s+you\s+print)"
 )
 
 # Sign-offs standing alone on a line, English and the languages above.
@@ -117,9 +156,38 @@ SIGN_OFF = re.compile(
     r"|med\s+vennlig\s+hilsen|ystävällisin\s+terveisin|terveisin|med\s+vänlig\s+hälsning"
     r"|vänliga\s+hälsningar|hälsningar|pozdrawiam|z\s+poważaniem|trân\s+trọng|よろしくお願いします"
     r"|salam|hormat\s+saya|saygılarımla|nandri|நன்றி"
-    r"|धन्यवाद|सधन्यवाद|सादर|भवदीय|आभार सहित|आपला|ধন্যবাদ(?:ান্তে)?|শুভেচ্ছান্তে|শুভেচ্ছা সহ|বিনীত)"
+    # More of the same, as residents and officers sign off in their own language.
+    r"|rgds|br|thx|best\s+wishes|many\s+thanks|thanks\s+a\s+lot|thank\s+you\s+(?:sir|madam)"
+    r"|yours|respectfully|yours\s+respectfully"
+    r"|(?:viele|liebe|beste|herzliche)\s+grüß?s?e|(?:mit\s+)?(?:besten|herzlichen)\s+grüß?s?en|gruß"
+    r"|grüße|mfg|lg|vg|danke(?:\s+schön)?|vielen\s+dank"
+    r"|merci(?:\s+beaucoup)?|bien\s+cordialement|cordialement\s+vôtre|bonne\s+journée"
+    r"|met\s+(?:vriendelijke|hartelijke)\s+groet(?:en)?|groetjes|mvg|bedankt|dank\s+je(?:\s+wel)?"
+    r"|grazie(?:\s+mille)?|cordialmente|un\s+saluto|saluti\s+cordiali|distinti\s+saluti"
+    r"|att|atte|abs|obrigad[oa]|muito\s+obrigad[oa]|grat[oa]|um\s+abraço"
+    r"|(?:muchas\s+)?gracias|saludos\s+cordiales|un\s+cordial\s+saludo|cordialmente"
+    r"|с\s+уважением(?:,\s*\S+)?|благодарю|спасибо\s+большое|всего\s+доброго"
+    r"|med\s+venlig(?:e)?\s+hilsen(?:er)?|mvh|vh|hilsen|mange\s+tak|takk|tusen\s+takk"
+    r"|med\s+vänlig(?:a)?\s+hälsning(?:ar)?|vänlig(?:a)?\s+hälsning(?:ar)?|tack|tack\s+så\s+mycket"
+    r"|kiitos|ystävällisin\s+terveisin|parhain\s+terveisin|terv\.?"
+    r"|dziękuję|dziekuje|pozdrawiam(?:\s+serdecznie)?|z\s+wyrazami\s+szacunku"
+    r"|teşekkürler|teşekkür\s+ederim|iyi\s+çalışmalar|cảm\s+ơn|xin\s+cảm\s+ơn"
+    r"|terima\s+kasih(?:\s+banyak)?|salam\s+hormat|hormat\s+kami|wassalam"
+    r"|ありがとうございます|よろしくお願いいたします|宜しくお願いします"
+    r"|धन्यवाद(?:\s+सहित)?|शुक्रिया|सधन्यवाद|सादर|भवदीय|आभार(?:\s+सहित)?|आपका|आपकी|आपला(?:\s+विश्वासू)?"
+    r"|कळावे|आपली\s+विश्वासू|ধন্যবাদ(?:ান্তে)?|শুভেচ্ছান্তে|শুভেচ্ছা\s+সহ|বিনীত|ইতি|নমস্কার)"
     r"[\s,.!।-]*$"
 )
 
 # A short "-Name" sign-off as the last line ("-Ravi", "- SI Das").
 DASH_NAME = re.compile(r"^[-–—~]\s?[^\W\d_][\w.']{0,20}(?:\s[^\W\d_][\w.']{0,20}){0,2}$")
+
+# A greeting standing alone above a bottom-posted reply ("Hi,", "Dear Sir,", "नमस्ते"): the
+# answers are below the quote.
+GREETING = re.compile(
+    r"(?i)^(?:hi|hello|hey|dear|respected|sir|madam|good\s+(?:morning|afternoon|evening)"
+    r"|hallo|guten\s+tag|bonjour|salut|hola|buenos\s+días|buenas\s+tardes|ciao|buongiorno"
+    r"|olá|oi|bom\s+dia|boa\s+tarde|hej|hei|moi|dag|goedemiddag|goedemorgen|cześć"
+    r"|dzień\s+dobry|здравствуйте|привет|добрый\s+день|xin\s+chào|namaste|नमस्ते|नमस्कार"
+    r"|महोदय|প্রিয়|নমস্কার|স্যার|महोदया)\b[^.?!:]{0,30}[,!]?$"
+)

@@ -28,6 +28,7 @@ import re
 import textwrap
 import unicodedata
 from collections.abc import Sequence
+from functools import lru_cache
 
 from mailparser_reply import EmailMessage
 
@@ -35,6 +36,7 @@ from maildesk.mail import quote_headers as qh
 from maildesk.mail.html_quotes import typed_html_text
 from maildesk.mail.own_mail import OwnMailLookup, own_mail_start
 from maildesk.mail.parse import ParsedMail, header_values
+from maildesk.mail.signatures import learned_tails, signature_start
 
 # The library's regexes are not linear on pathological lines; it only ever sees this much.
 _LIB_MAX_CHARS = 20_000
@@ -45,6 +47,8 @@ _SIGNATURE_LINES = 6  # name/rank/station/phone block after a sign-off
 _SIGNATURE_WIDTH = 60
 _FOOTER_WIDTH = 120
 _NAME_WIDTH = 40  # a name, rank or phone line under a footer
+_INNER_QUOTE_LINES = 4  # ">" lines an officer quotes inside a note, typed text above and below
+_INNER_QUOTES = 2  # ... at most this many times; more is an interleaved reply (_interleaved)
 _FLOW_WIDTH = 72  # format=flowed clients (Thunderbird) wrap here, counting the soft space
 
 _INVISIBLE = dict.fromkeys(map(ord, "\u200b\u200e\u200f\u2060\ufeff\u00ad"))  # keep ZWJ/ZWNJ
@@ -71,10 +75,13 @@ _BLANK_RUN = re.compile(r"\n(?:[ \t]*\n){2,}")
 _PS = re.compile(r"(?i)^p\.?\s?s\.?\s?[:-]")
 
 
-def typed_reply(mail: ParsedMail, own_mail_lookup: OwnMailLookup | None = None) -> str:
+def typed_reply(mail: ParsedMail, own_mail_lookup: OwnMailLookup | None = None,
+                earlier_replies: Sequence[str] = ()) -> str:
     """What the sender of ``mail`` typed: no quoted thread, quote header, client footer or
     signature.  ``own_mail_lookup`` gives the desk's own mail the reply answers (the outbox,
-    by In-Reply-To/References); without it the desk's templates still mark its mail."""
+    by In-Reply-To/References); without it the desk's templates still mark its mail.
+    ``earlier_replies`` are the texts of the sender's earlier replies (Store.
+    officer_reply_texts): a block of lines they end with is the sender's own signature."""
     own: list[str] = []
     ids = [*mail.in_reply_to, *mail.references]
     if own_mail_lookup is not None and ids:
@@ -85,7 +92,8 @@ def typed_reply(mail: ParsedMail, own_mail_lookup: OwnMailLookup | None = None) 
         if above is not None:
             text = above
     flowed = _is_flowed(mail)
-    return _typed(text, own, mail.from_name, flowed)
+    tails = learned_tails(earlier_replies, lambda t: _earlier_typed(t, mail.from_name))
+    return _typed(text, own, mail.from_name, flowed, tails)
 
 
 def visible_reply(text: str) -> str:
@@ -94,16 +102,31 @@ def visible_reply(text: str) -> str:
     return _typed(text, [], "", False)
 
 
-def _typed(text: str, own: Sequence[str], sender_name: str, flowed: bool) -> str:
+def _typed(text: str, own: Sequence[str], sender_name: str, flowed: bool,
+           tails: Sequence[tuple[str, ...]] = ()) -> str:
     raw = _clean_lines(text)
     if flowed:
         raw = _unflow(raw)
-    kept = _visible(raw, own, sender_name, allow_bottom_post=True)
-    while kept and not kept[0].strip():
-        kept.pop(0)
-    while kept and not kept[-1].strip():
-        kept.pop()
+    kept = _trimmed(_visible(raw, own, sender_name, allow_bottom_post=True))
+    learned = signature_start(kept, tails)
+    if learned < len(kept):
+        # A sign-off right above the officer's own signature goes with it.
+        kept = _trimmed(kept[:learned])
+        kept = _trimmed(_without_signature(kept, [line.strip() for line in kept], sender_name))
     return _BLANK_RUN.sub("\n\n", textwrap.dedent("\n".join(kept))).strip("\n")
+
+
+@lru_cache(maxsize=256)
+def _earlier_typed(text: str, sender_name: str) -> str:
+    """An earlier reply's typed text: sorting reads a mail several times, each time with the
+    same earlier replies."""
+    return _typed(text, [], sender_name, False)
+
+
+def _trimmed(kept: list[str]) -> list[str]:
+    start = next((i for i, line in enumerate(kept) if line.strip()), len(kept))
+    end = max((i + 1 for i, line in enumerate(kept) if line.strip()), default=start)
+    return kept[start:end]
 
 
 def _is_flowed(mail: ParsedMail) -> bool:
@@ -143,18 +166,42 @@ def _visible(raw: list[str], own: Sequence[str], sender_name: str,
     lines = [line.strip() for line in raw]
     quote = min(_own_quote_start(lines), _header_above(lines, own_mail_start(lines, own)))
     quote = min(quote, _library_cut(lines[:quote]), _header_block_start(lines[:quote]))
-    if not any(lines[:quote]):
-        # Nothing above the quote: a bottom-poster (mutt, Thunderbird's default).  Only what
-        # follows the last ">" line is safe to read; text below an unmarked quote (Outlook
-        # style) may be the notification itself, with its "#close" help lines.
+    above = [line for line in lines[:quote] if line]
+    greeting = len(above) == 1 and bool(qh.GREETING.match(above[0]))
+    if not above or greeting:
+        # Nothing above the quote, or only "Hi,": a bottom-poster (mutt, Thunderbird's
+        # default).  Only what follows the last ">" line is safe to read; text below an
+        # unmarked quote (Outlook style) may be the notification itself, with its "#close"
+        # help lines.
         last = max((i for i in range(len(lines)) if _is_quoted(lines, i)), default=-1)
         if not allow_bottom_post or last < quote:
-            return []
-        return _visible(_answers_between(raw, lines, quote), own, sender_name,
-                        allow_bottom_post=False)
+            return raw[:quote] if greeting else []
+        answers = _visible(_answers_between(raw, lines, quote), own, sender_name,
+                           allow_bottom_post=False)
+        if greeting and answers:
+            return [*raw[: lines.index(above[0]) + 1], "", *answers]
+        return answers or (raw[:quote] if greeting else [])
     top = lines[:quote]
     top = top[: _dangling_attribution(top)]
-    return _without_signature(raw[: len(top)], top, sender_name)
+    typed = _without_signature(raw[: len(top)], top, sender_name)
+    if allow_bottom_post and _interleaved(lines, quote):
+        # "Answers below:" then answers between the ">" blocks they answer.
+        answers = _visible(_answers_between(raw, lines, quote), own, sender_name,
+                           allow_bottom_post=False)
+        if answers:
+            return [*typed, "", *answers]
+    return typed
+
+
+def _interleaved(lines: list[str], quote: int) -> bool:
+    """Below ``quote`` (a ">" block), an unquoted line with ">" lines after it again: the
+    sender answered inside the quote.  Text only after the last ">" line is not enough (a
+    signature or a list footer stands there too)."""
+    first = next((i for i in range(quote, len(lines)) if _is_quoted(lines, i)), None)
+    if first is None or any(lines[quote:first]) and first - quote > _MAX_WINDOW + 1:
+        return False
+    last = max(i for i in range(first, len(lines)) if _is_quoted(lines, i))
+    return any(lines[i] and not _is_quoted(lines, i) for i in range(first, last))
 
 
 def _answers_between(raw: list[str], lines: list[str], quote: int) -> list[str]:
@@ -179,7 +226,10 @@ def _answers_between(raw: list[str], lines: list[str], quote: int) -> list[str]:
 
 
 def _without_signature(raw: list[str], top: list[str], sender_name: str) -> list[str]:
-    """The typed lines less a signature; a "PS:" paragraph under the signature stays."""
+    """The typed lines less a signature; a "PS:" paragraph under the signature stays.  A
+    disclaimer ends the text first, so the signature above it is found as the last lines."""
+    notice = _disclaimer_start(top)
+    raw, top = raw[:notice], top[:notice]
     ps = next((i for i, line in enumerate(top) if _PS.match(line)), None)
     if ps is not None and ps > 0:
         cut = _signature_start(top[:ps], sender_name)
@@ -188,12 +238,28 @@ def _without_signature(raw: list[str], top: list[str], sender_name: str) -> list
     return raw[: _signature_start(top, sender_name)]
 
 
+def _disclaimer_start(top: list[str]) -> int:
+    """First line of a legal or "don't print" notice below the last command and the first
+    typed line, len(top) if none."""
+    last_command = max((i for i, line in enumerate(top) if _COMMAND_LIKE.match(line)), default=-1)
+    first_text = next((i for i, line in enumerate(top) if line), len(top))
+    return next((i for i in range(max(last_command, first_text) + 1, len(top))
+                 if qh.DISCLAIMER.match(top[i])), len(top))
+
+
 # --------------------------------------------------------------------------- quote start
 
 
 def _own_quote_start(lines: list[str]) -> int:
     """Index of the first line of the quoted thread by our rules, len(lines) if none."""
+    skip_to, inner = 0, 0
     for i, line in enumerate(lines):
+        if i < skip_to:
+            continue
+        if (_is_quoted(lines, i) and inner < _INNER_QUOTES
+                and (after := _quote_inside_note(lines, i)) is not None):
+            skip_to, inner = after, inner + 1  # the typed text goes on below a line it quotes
+            continue
         if _is_quoted(lines, i) or _MUTT.match(line):
             return _attribution_above(lines, i)
         if _is_separator(line) or qh.LIST_FOOTER.match(line):
@@ -201,11 +267,34 @@ def _own_quote_start(lines: list[str]) -> int:
         if qh.FROM_LINE.match(line) and _fields_follow(lines, i):
             return i
         head = line[:_LIB_MAX_LINE]
+        # Every attribution has a ":" or "--" (a cheap test before the long patterns).
+        if not (":" in head or "：" in head or "--" in head):
+            continue
         if qh.ATTRIBUTION_END.search(head) or qh.WROTE_THEN_QUOTE.search(head):
             start = _attribution_start(lines, i)
             if start is not None:
                 return start
     return len(lines)
+
+
+def _quote_inside_note(lines: list[str], i: int) -> int | None:
+    """A few ">" lines the sender quoted inside their own text: typed text right above (no
+    attribution) and typed text right below.  Returns the line after the block, None when
+    the ">" lines at ``i`` start the quoted thread."""
+    above = i - 1
+    if above < 0 or not lines[above] or _attribution_above(lines, i) != i:
+        return None
+    end = i
+    while end < len(lines) and _is_quoted(lines, end):
+        end += 1
+    if end - i > _INNER_QUOTE_LINES or end >= len(lines):
+        return None
+    below = lines[end]
+    if not below or _is_footer(below) or _is_separator(below) or qh.LIST_FOOTER.match(below):
+        return None
+    if qh.FROM_LINE.match(below) or qh.ATTRIBUTION_END.search(below[:_LIB_MAX_LINE]):
+        return None  # the next quote begins: this one was the thread
+    return end
 
 
 def _is_separator(line: str) -> bool:
@@ -269,7 +358,9 @@ def _header_above(lines: list[str], own: int) -> int:
     """The quote header of the desk's own mail, in whatever language: one line standing
     alone right above it, not a sentence and not a command."""
     above = own - 1
-    if above < 1 or above >= len(lines) or not lines[above] or lines[above - 1]:
+    if own >= len(lines):
+        return own  # no own mail: the last line is the sender's, not a header above it
+    if above < 1 or not lines[above] or lines[above - 1]:
         return own
     line = lines[above]
     if len(line) > _FOOTER_WIDTH or line.endswith(".") or _COMMAND_LIKE.match(line):
@@ -383,7 +474,7 @@ def _signature_start(top: list[str], sender_name: str) -> int:
 
 def _is_footer(line: str) -> bool:
     return len(line) <= _FOOTER_WIDTH * 3 and bool(
-        qh.CLIENT_FOOTER.match(qh.FOOTER_LINK.sub("", line).strip()))
+        qh.CLIENT_FOOTER.match(qh.FOOTER_LINK.sub(lambda m: m.group(1) or "", line).strip()))
 
 
 def _ends_the_text(top: list[str]) -> list[bool]:
@@ -393,6 +484,8 @@ def _ends_the_text(top: list[str]) -> list[bool]:
     others, ok = 0, True
     for i in range(len(top) - 1, -1, -1):
         ends[i] = ok and others <= _SIGNATURE_LINES
+        if not ends[i]:
+            break  # nothing above ends the text either
         line = top[i]
         if line and not _is_footer(line):
             others += 1

@@ -36,6 +36,7 @@ class Lookup(Protocol):
     def complaint_by_message_ids(self, message_ids: list[str]) -> dict[str, Any] | None: ...
     def messages_from(self, station: str, address: str, since: Any) -> int: ...
     def sent_mail(self, message_ids: list[str]) -> list[bytes]: ...
+    def officer_reply_texts(self, address: str) -> list[str]: ...
     def sent_to(self, message_ids: list[str]) -> dict[str, list[str]]: ...
 
 
@@ -67,8 +68,14 @@ class Context:
 
 def typed(mail: ParsedMail, lookup: Lookup | None) -> str:
     """What the sender typed, with the desk's own sent mail (the outbox) to find the quote
-    of it: the one reading of a reply for every stage (sorting, commands, inspect)."""
-    return typed_reply(mail, outbox_lookup(lookup.sent_mail) if lookup is not None else None)
+    of it and the sender's earlier replies to learn their signature: the one reading of a
+    reply for every stage (sorting, commands, inspect)."""
+    if lookup is None:
+        return typed_reply(mail)
+    earlier = lookup.officer_reply_texts(mail.from_addr) if mail.from_addr else []
+    # The mail itself may already be recorded: it is no earlier reply.
+    earlier = [text for text in earlier if text != mail.text]
+    return typed_reply(mail, outbox_lookup(lookup.sent_mail), earlier)
 
 
 def _header(mail: ParsedMail, name: str) -> str:

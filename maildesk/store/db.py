@@ -561,6 +561,17 @@ class Store:
                           f"ORDER BY id DESC LIMIT {_SENT_MAIL_LIMIT}", tuple(ids))
         return [bytes(row["raw"]) for row in rows]
 
+    def officer_reply_texts(self, address: str, limit: int = 6, scan: int = 20_000) -> list[str]:
+        """The texts of the last ``limit`` officer replies from ``address`` among the last
+        ``scan`` mails (a rowid range, so the cost is bounded without an index on the
+        address), newest first: the quote finder learns the officer's own signature from the
+        block these replies end with."""
+        rows = self.query(
+            "SELECT text FROM messages WHERE id > (SELECT coalesce(max(id), 0) FROM messages) - ? "
+            "AND kind = 'officer' AND from_addr = ? AND text IS NOT NULL ORDER BY id DESC LIMIT ?",
+            (scan, address, limit))
+        return [row["text"] for row in rows]
+
     def complaints(self, where: str = "1", params: tuple = (), limit: int = 100) -> list[Row]:
         rows = self.query(
             f"SELECT * FROM complaints WHERE {where} ORDER BY id DESC LIMIT ?", (*params, limit)
