@@ -429,7 +429,11 @@ class Walkthrough:
         self.check(all(per_sender.get(s) == (1, 1) for s in every),
                    f"all {len(every)} mails are in the restored desk, each one complaint")
         extra = after_restore()
-        self.check(all(extra[s] == expected[s] for s in every),
+        wrong = [(s, expected[s], extra[s], s in self.in_backup, s in self.pending_in_backup)
+                 for s in every if extra[s] != expected[s]]
+        self.say(f"  (resident, expected, sent, in the backup, pending there): {wrong}"
+                 if wrong else "")
+        self.check(not wrong,
                    f"after the restore: {sum(expected.values())} acknowledgements "
                    f"({len([s for s in senders if s not in self.in_backup])} mails taken in "
                    f"again, {len(self.pending_in_backup & set(every))} left in the backup's "
