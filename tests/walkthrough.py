@@ -449,6 +449,13 @@ class Walkthrough:
         secrets_ = (self.bhl.password, self.lkt.password)
         self.check(not [line for line in self.service.lines for s in secrets_ if s in line],
                    "no password in the journal")
+        # The residents' words: every subject and body says "Streetlight"/"streetlight".
+        self.check(not [line for line in self.service.lines if "treetlight" in line],
+                   "no complaint text in the journal")
+        coded = [line for line in self.service.lines if re.search(r"\b[A-Z]{2,6}-\d{4}-\d{4}\b",
+                                                                  line)]
+        self.say(f"  journal, a line per mail: {coded[-1] if coded else None}")
+        self.check(coded, "journal lines name the station and the complaint code")
 
     def stop(self) -> None:
         if self.service is not None:
