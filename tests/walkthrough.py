@@ -452,9 +452,9 @@ class Walkthrough:
         # The residents' words: every subject and body says "Streetlight"/"streetlight".
         self.check(not [line for line in self.service.lines if "treetlight" in line],
                    "no complaint text in the journal")
-        coded = [line for line in self.service.lines if re.search(r"\b[A-Z]{2,6}-\d{4}-\d{4}\b",
-                                                                  line)]
-        self.say(f"  journal, a line per mail: {coded[-1] if coded else None}")
+        coded = [line for line in self.service.lines
+                 if re.search(r"station [A-Z]+: .*\b[A-Z]{2,6}-\d{4}-\d{4}\b", line)]
+        self.say("  journal, a line per mail:\n    " + "\n    ".join(coded[-2:]))
         self.check(coded, "journal lines name the station and the complaint code")
 
     def stop(self) -> None:
