@@ -6,6 +6,7 @@ import asyncio
 import json
 import logging
 import sys
+import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -30,23 +31,44 @@ def _setup_logging(verbose: bool) -> None:
 
 @contextmanager
 def _progress(label: str) -> Iterator[Callable[[int, int], None] | None]:
-    """A progress bar on stderr when it is a terminal; nothing at all in a pipe or a log."""
+    """A progress bar on stderr when it is a terminal; nothing at all in a pipe or a log.
+    `update(done, total)` may come from several threads, and the total may grow."""
     if not sys.stderr.isatty():
         yield None
         return
     bars: list = []
+    lock = threading.Lock()
 
     def update(done: int, total: int) -> None:
-        if not bars:
-            bars.append(click.progressbar(length=total, label=label, file=sys.stderr,
-                                          show_pos=True).__enter__())
-        bars[0].update(done - bars[0].pos)
+        with lock:
+            if not bars:
+                bars.append(click.progressbar(length=total, label=label, file=sys.stderr,
+                                              show_pos=True).__enter__())
+            bar = bars[0]
+            bar.length, bar.finished = max(total, done), False
+            bar.update(done - bar.pos)
 
     try:
         yield update
     finally:
         if bars:
             bars[0].__exit__(None, None, None)
+
+
+def _per_station(update: Callable[[int, int], None] | None
+                 ) -> Callable[[str, int, int], None] | None:
+    """One bar for all stations' passes: the sums of what each has fetched and had waiting."""
+    if update is None:
+        return None
+    counts: dict[str, tuple[int, int]] = {}
+    lock = threading.Lock()
+
+    def told(station: str, done: int, total: int) -> None:
+        with lock:
+            counts[station] = (done, total)
+            update(sum(d for d, _ in counts.values()), sum(t for _, t in counts.values()))
+
+    return told
 
 
 def _config(ctx: click.Context, secrets: bool = True) -> Config:
@@ -106,7 +128,10 @@ def poll(ctx: click.Context, once: bool) -> None:
     """
     from maildesk.daemon import poll_once
 
-    report = asyncio.run(poll_once(_config(ctx)))
+    config = _config(ctx)
+    # A first pass over a big mailbox takes a while: a bar of the mails fetched, on a terminal.
+    with _progress("poll: mails") as progress:
+        report = asyncio.run(poll_once(config, progress=_per_station(progress)))
     for result in report.passes:
         state = f"error: {result.error}" if result.error else "ok"
         kinds = ", ".join(f"{k} {n}" for k, n in sorted(result.kinds.items())) or "no new mail"
@@ -324,7 +349,8 @@ def report(ctx: click.Context, month: str, zone: str | None, fmt: str) -> None:
 
     desk = Desk.open(_config(ctx, secrets=False), clock=ctx.obj["clock"])
     try:
-        rows = monthly_report(desk, month, zone)
+        with _progress("report: complaints") as progress:
+            rows = monthly_report(desk, month, zone, progress)
     except ValueError as exc:
         raise click.ClickException(str(exc)) from exc
     except KeyError:

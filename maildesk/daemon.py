@@ -21,10 +21,11 @@ import os
 import shutil
 import signal
 import threading
-from collections.abc import Coroutine
+from collections.abc import Callable, Coroutine
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -60,15 +61,21 @@ class PollReport:
     sent: SendResult = field(default_factory=SendResult)
 
 
-async def poll_once(config: Config, clock: Clock | None = None) -> PollReport:
-    """One intake pass over every station (in parallel threads), then drain the outbox."""
+async def poll_once(config: Config, clock: Clock | None = None,
+                    progress: Callable[[str, int, int], None] | None = None) -> PollReport:
+    """One intake pass over every station (in parallel threads), then drain the outbox.
+    `progress(station, done, total)` is told, from the intake threads, after each batch."""
     desk = Desk.open(config, clock, intake=True)
+
+    def one_pass(station: Station) -> PassResult:
+        told = None if progress is None else partial(progress, station.code)
+        return poll_station(desk, station, progress=told)
+
     try:
         loop = asyncio.get_running_loop()
         with ThreadPoolExecutor(max_workers=max(1, min(16, len(config.stations)))) as pool:
             passes = await asyncio.gather(*(
-                loop.run_in_executor(pool, poll_station, desk, station)
-                for station in config.stations
+                loop.run_in_executor(pool, one_pass, station) for station in config.stations
             ))
         return PollReport(list(passes), await drain_outbox(desk))
     finally:

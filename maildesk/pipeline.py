@@ -109,6 +109,12 @@ def take_mail(desk: Desk, station_code: str, raw: bytes, uid: int | None = None,
                 stage_name = name  # named in the shunt's reason if this stage fails
                 stage(desk, work)
                 if work.result is not None:
+                    if not work.result.duplicate:
+                        # One journal line per mail: station, kind, complaint code; never
+                        # the resident's words or address.
+                        log.info("station %s: message %d recorded: %s%s", station_code,
+                                 work.result.message_row, work.result.kind,
+                                 f" {work.result.code}" if work.result.code else "")
                     return work.result
         raise RuntimeError("no stage recorded the mail")
     except Exception as exc:  # noqa: BLE001 - the one place a bad mail is set aside

@@ -63,12 +63,15 @@ class PassResult:
 
 def intake_pass(desk: Desk, station: Station, mailbox: Mailbox,
                 stop_requested: object = None,
-                after_batch: Callable[[], None] | None = None) -> PassResult:
+                after_batch: Callable[[], None] | None = None,
+                progress: Callable[[int, int], None] | None = None) -> PassResult:
     """Take in everything waiting in the station's INBOX. `mailbox` must be connected.
 
     `stop_requested` (anything with is_set(), e.g. a threading.Event) ends the pass after the
     batch in hand, for a clean SIGTERM. `after_batch` is called after each committed batch,
     so that a backlog's first acknowledgements go out before its last mails are read.
+    `progress(done, total)` too, with the mails fetched so far of those waiting (`poll --once`
+    draws it on a terminal).
     """
     result = PassResult(station.code)
     store = desk.store
@@ -112,6 +115,8 @@ def intake_pass(desk: Desk, station: Station, mailbox: Mailbox,
         result.moved += len(mails)
         if after_batch is not None:
             after_batch()
+        if progress is not None:
+            progress(result.fetched, len(waiting))
         if stop_requested is not None and stop_requested.is_set():  # type: ignore[attr-defined]
             break
     return result
@@ -119,12 +124,14 @@ def intake_pass(desk: Desk, station: Station, mailbox: Mailbox,
 
 def poll_station(desk: Desk, station: Station, stop_requested: object = None,
                  after_batch: Callable[[], None] | None = None,
-                 quiet: bool = False) -> PassResult:
+                 quiet: bool = False,
+                 progress: Callable[[int, int], None] | None = None) -> PassResult:
     """Connect, take everything in, disconnect; never raises for mailbox trouble."""
     mailbox = Mailbox(station.imap, station.inbox, station.processed_folder)
     try:
         mailbox.connect()
-        result = intake_pass(desk, station, mailbox, stop_requested, after_batch)
+        result = intake_pass(desk, station, mailbox, stop_requested, after_batch,
+                             progress)
     except (TemporaryError, PermanentError) as exc:
         # The daemon logs an outage once (outages.py); `poll --once` tells every failure.
         log.log(logging.INFO if quiet else logging.WARNING, "station %s: %s", station.code, exc)

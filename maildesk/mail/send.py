@@ -153,6 +153,9 @@ class _Drain:
     async def accepted(self, row: dict) -> None:
         crash_point("after-smtp-accept")
         await _in_thread(self.desk.store.mark_sent, row["id"])
+        # The Message-ID names the kind and the complaint code, and lets the mail be traced
+        # in the SMTP server's own log.
+        log.info("station %s: %s sent: %s", row["station"], row["kind"], row["message_id"])
         if row["kind"] == "ack":
             metrics.ACKNOWLEDGED.labels(row["station"]).inc()
             metrics.ACK_LATENCY.observe((self.desk.clock.now() - _created(row)).total_seconds())

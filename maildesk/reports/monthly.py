@@ -23,6 +23,7 @@ import csv
 import html
 import io
 import statistics
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -47,6 +48,7 @@ COLUMNS = {  # key: heading in HTML and Markdown
     "transferred_out": "Transferred out",
 }
 TEXT_COLUMNS = ("month", "zone", "station", "station_name")
+PROGRESS_EVERY = 10_000  # complaints tallied between two progress reports
 
 
 def month_bounds(desk: Desk, month: str) -> tuple[datetime, datetime]:
@@ -121,20 +123,24 @@ class _Tally:
         }
 
 
-def monthly_report(desk: Desk, month: str, zone: str | None = None) -> list[dict]:
+def monthly_report(desk: Desk, month: str, zone: str | None = None,
+                   progress: Callable[[int, int], None] | None = None) -> list[dict]:
     """One row per station (of the zone, or all stations in configuration order), then a
     row for them all (station "ALL"). Raises ValueError for a bad month, KeyError for an
-    unknown zone."""
+    unknown zone. `progress(done, total)` is told of the complaints tallied, now and then."""
     name = desk.config.zone(zone).name if zone is not None else "All stations"
     start, end = (to_iso(m) for m in month_bounds(desk, month))
     stations = [s for s in desk.config.stations if zone is None or s.zone == zone]
     tallies = {s.code: _Tally() for s in stations}
     limits = {u: level.closure.total_seconds() for u, level in desk.config.service_levels.items()}
-    for c in figures.month_complaints(desk.store, start, end,
-                                      None if zone is None else list(tallies)):
+    complaints = figures.month_complaints(desk.store, start, end,
+                                          None if zone is None else list(tallies))
+    for done, c in enumerate(complaints, 1):
         tally = tallies.get(c["station"])
         if tally is not None:  # not a station that is no longer configured
             tally.add(c, limits)
+        if progress is not None and (done % PROGRESS_EVERY == 0 or done == len(complaints)):
+            progress(done, len(complaints))
     for code, n in figures.reopened_between(desk.store, start, end).items():
         if code in tallies:
             tallies[code].reopened = n
