@@ -105,7 +105,8 @@ def bare_loop(dovecot: Dovecot, user: str, password: str, db_path: Path) -> tupl
 
 
 def maildesk_pass(work: Path, dovecot: Dovecot, sink: SmtpSink, users: list,
-                  mails_per_station: list[list[bytes]]) -> tuple[float, dict]:
+                  mails_per_station: list[list[bytes]], profile: Path | None = None,
+                  ) -> tuple[float, dict]:
     stations = [StationAccount(_code(n), u.name, u.password, (OFFICER,))
                 for n, u in enumerate(users)]
     path, env = write_config(work / "desk", (dovecot.host, dovecot.port),
@@ -114,8 +115,11 @@ def maildesk_pass(work: Path, dovecot: Dovecot, sink: SmtpSink, users: list,
         append_all(dovecot, user.name, mails)
     before = sink.count()["messages"]
     start = time.perf_counter()
-    done = subprocess.run([sys.executable, "-m", "maildesk", "--config", str(path), "poll",
-                           "--once"], env={**os.environ, **env}, capture_output=True, text=True)
+    command = [sys.executable, "-m", "maildesk", "--config", str(path), "poll", "--once"]
+    if profile is not None:  # py-spy samples every thread, native code shown as its caller
+        command = [str(Path(sys.executable).with_name("py-spy")), "record", "--threads",
+                   "--format", "raw", "--rate", "200", "-o", str(profile), "--", *command]
+    done = subprocess.run(command, env={**os.environ, **env}, capture_output=True, text=True)
     elapsed = time.perf_counter() - start
     if done.returncode != 0:
         raise RuntimeError(f"maildesk poll --once failed:\n{done.stdout}\n{done.stderr}")
@@ -131,13 +135,15 @@ def maildesk_pass(work: Path, dovecot: Dovecot, sink: SmtpSink, users: list,
 
 
 def one_round(dovecot: Dovecot, sink: SmtpSink, mails: list[bytes], stations: int,
-              round_no: int) -> dict:
+              round_no: int, profile: Path | None = None) -> dict:
     with tempfile.TemporaryDirectory(prefix="maildesk-backlog-") as tmp:
         work = Path(tmp)
         users = [dovecot.add_user(f"r{round_no}s{stations}n{n}", "bench-password")
                  for n in range(stations)]
         spread = [mails[n::stations] for n in range(stations)]
-        seconds, counts = maildesk_pass(work, dovecot, sink, users, spread)
+        seconds, counts = maildesk_pass(work, dovecot, sink, users, spread,
+                                        profile.with_suffix(f".{stations}.txt") if profile
+                                        else None)
         bare_user = dovecot.add_user(f"r{round_no}s{stations}bare", "bench-password")
         append_all(dovecot, bare_user.name, mails)
         bare_seconds, stored = bare_loop(dovecot, bare_user.name, "bench-password",
@@ -152,6 +158,8 @@ def main() -> int:
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--stations", type=int, nargs="+", default=[1, 20])
     parser.add_argument("--json", type=Path, default=HERE / "results" / "backlog.json")
+    parser.add_argument("--profile", type=Path, default=None,
+                        help="record maildesk's run with py-spy (collapsed stacks) to this path")
     args = parser.parse_args()
     if find_dovecot() is None:
         print("dovecot-imapd is not installed (scripts/test installs it)")
@@ -164,7 +172,7 @@ def main() -> int:
     try:
         for layout in args.stations:
             for round_no in range(args.rounds):
-                run = one_round(dovecot, sink, mails, layout, round_no)
+                run = one_round(dovecot, sink, mails, layout, round_no, args.profile)
                 runs.append(run)
                 print(f"  {layout:>2} station(s), round {round_no + 1}: maildesk "
                       f"{run['maildesk_s']:.1f} s, bare {run['bare_s']:.1f} s, "
