@@ -15,7 +15,7 @@ from __future__ import annotations
 import logging
 import time
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
 from maildesk.config.settings import Station
@@ -23,7 +23,7 @@ from maildesk.desk import Desk
 from maildesk.errors import PermanentError, TemporaryError
 from maildesk.faults import crash_point
 from maildesk.intake.imap import Mailbox
-from maildesk.pipeline import take_mail
+from maildesk.pipeline import Prepared, prepare, take_mail
 from maildesk.sorting.record import Recorded
 
 log = logging.getLogger(__name__)
@@ -104,9 +104,11 @@ def intake_pass(desk: Desk, station: Station, mailbox: Mailbox,
         with store.files_synced_at_end():  # the raw bytes are on disk before anything else
             shas = store.save_raws([mails[uid] for uid in fetched])
         waiting_mail = list(zip(fetched, shas, strict=True))
+        # parsed and classified by worker processes while the mails before are recorded
+        prepared = prepare(desk, [mails[uid] for uid in fetched])
         while waiting_mail:
             outcomes = _record_some(desk, station, waiting_mail, mails, uidvalidity,
-                                    sizes if over else None)
+                                    sizes if over else None, prepared)
             for outcome in outcomes:
                 result.kinds[outcome.kind] += 1
                 result.duplicates += outcome.duplicate
@@ -123,7 +125,8 @@ def intake_pass(desk: Desk, station: Station, mailbox: Mailbox,
 
 def _record_some(desk: Desk, station: Station, waiting: list[tuple[int, str]],
                  mails: dict[int, bytes], uidvalidity: int,
-                 sizes: dict[int, int] | None) -> list[Recorded]:
+                 sizes: dict[int, int] | None,
+                 prepared: Iterator[Prepared | None]) -> list[Recorded]:
     """Record mails from the front of `waiting` (taking them off it) in one transaction,
     for at most about GROUP_SECONDS, with the checkpoint of the last one."""
     store, outcomes = desk.store, []
@@ -133,7 +136,8 @@ def _record_some(desk: Desk, station: Station, waiting: list[tuple[int, str]],
             while waiting and time.monotonic() - started < GROUP_SECONDS:
                 uid, sha = waiting.pop(0)
                 outcomes.append(take_mail(desk, station.code, mails[uid], uid, uidvalidity,
-                                          sha, sizes.get(uid) if sizes else None))
+                                          sha, sizes.get(uid) if sizes else None,
+                                          next(prepared)))
         store.set_checkpoint(station.code, station.inbox, uidvalidity, uid)
     return outcomes
 
