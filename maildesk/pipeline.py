@@ -20,6 +20,7 @@ import logging
 import multiprocessing
 import os
 import threading
+import time
 import traceback
 import types
 from collections.abc import Callable, Iterator
@@ -59,9 +60,18 @@ _pool: tuple[Rules, ProcessPoolExecutor] | None = None
 _pool_lock = threading.Lock()
 
 
-def _start_worker(rules: Rules) -> None:
+def _start_worker(rules: Rules, parent: int) -> None:
     global _worker_rules  # noqa: PLW0603 - the worker process's one configuration
     _worker_rules = rules
+    threading.Thread(target=_end_with, args=(parent,), daemon=True).start()
+
+
+def _end_with(parent: int) -> None:
+    """A worker whose daemon was killed (SIGKILL, OOM) would wait for work forever, holding
+    the daemon's log pipe: it ends within a second of its parent."""
+    while os.getppid() == parent:
+        time.sleep(1)  # polling: a dead parent sends no word
+    os._exit(0)
 
 
 def _prepare_one(raw: bytes) -> Prepared:
@@ -86,7 +96,7 @@ def _workers(rules: Rules) -> ProcessPoolExecutor | None:
         if _pool is None:
             # spawn, not fork: this process has threads (stations, the store's writers)
             pool = ProcessPoolExecutor(max_workers=(cores or 2) - 1, initializer=_start_worker,
-                                       initargs=(rules,),
+                                       initargs=(rules, os.getpid()),
                                        mp_context=multiprocessing.get_context("spawn"))
             _pool = (rules, pool)
         return _pool[1]
