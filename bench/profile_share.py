@@ -35,7 +35,13 @@ STAGES = (
 )
 
 
-def stage_of(stack: list[str]) -> str:
+# Frames where a thread waits (py-spy still samples some of them as busy): not counted.
+WAITING = ("concurrent/futures/thread.py:81", "EpollSelector.select", "_read_from_self")
+
+
+def stage_of(stack: list[str]) -> str | None:
+    if any(w in stack[-1] for w in WAITING):
+        return None
     for frame in reversed(stack):
         for name, fragment in STAGES:
             if fragment in frame:
@@ -60,7 +66,9 @@ def main() -> int:
     shares: Counter[str] = Counter()
     for line in Path(sys.argv[1]).read_text().splitlines():
         stack, _, count = line.rpartition(" ")
-        shares[stage_of(stack.split(";"))] += int(count)
+        stage = stage_of(stack.split(";"))
+        if stage is not None:
+            shares[stage] += int(count)
     total = sum(shares.values())
     for name, n in shares.most_common():
         print(f"{name:<44}{n:>7}{100 * n / total:>7.1f} %")
