@@ -26,13 +26,14 @@ import types
 from collections.abc import Callable, Iterator
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
+from pathlib import Path
 
 from maildesk.desk import Desk
 from maildesk.mail.parse import ParsedMail, parse_mail
 from maildesk.sorting.record import Incoming, Recorded, recorder_for, starts_complaint
 from maildesk.sorting.rules import Context, Sorted, sort_mail
 from maildesk.triage.classify import Classification, classify
-from maildesk.triage.phrases import Rules
+from maildesk.triage.phrases import Rules, read_rules
 
 log = logging.getLogger(__name__)
 
@@ -60,9 +61,12 @@ _pool: tuple[Rules, ProcessPoolExecutor] | None = None
 _pool_lock = threading.Lock()
 
 
-def _start_worker(rules: Rules, parent: int) -> None:
+def _start_worker(overlay: str, parent: int) -> None:
+    """The worker reads the rules itself, from the file the daemon read them from: pickling
+    them here (1.8 MB, the model too) would hold the daemon's GIL, and so its event loop,
+    for a fifth of a second or more."""
     global _worker_rules  # noqa: PLW0603 - the worker process's one configuration
-    _worker_rules = rules
+    _worker_rules = read_rules(Path(overlay) if overlay else None)
     threading.Thread(target=_end_with, args=(parent,), daemon=True).start()
 
 
@@ -96,7 +100,7 @@ def _workers(rules: Rules) -> ProcessPoolExecutor | None:
         if _pool is None:
             # spawn, not fork: this process has threads (stations, the store's writers)
             pool = ProcessPoolExecutor(max_workers=(cores or 2) - 1, initializer=_start_worker,
-                                       initargs=(rules, os.getpid()),
+                                       initargs=(rules.overlay, os.getpid()),
                                        mp_context=multiprocessing.get_context("spawn"))
             _pool = (rules, pool)
         return _pool[1]
