@@ -32,10 +32,6 @@ FIRST_RETRY = timedelta(seconds=30)
 LONGEST_RETRY = timedelta(minutes=30)
 GIVE_UP_AFTER = timedelta(days=3)
 CONNECTIONS_PER_STATION = 4
-# A drain goes in rounds of at most this many mails a station: a mail queued meanwhile (an
-# acknowledgement at a quiet station while another sends its backlog) waits one round, not
-# for the whole backlog.
-PER_STATION_ROUND = 40
 
 
 @dataclass
@@ -173,17 +169,16 @@ async def drain_outbox(desk: Desk, limit: int = 1000, outages: Outages | None = 
     result = drain.result
     skipped: set[str] = set()  # stations whose server went down in this drain
     while True:
-        rows = await asyncio.to_thread(desk.store.due_mail, limit, sorted(skipped),
-                                       PER_STATION_ROUND)
-        by_station: dict[str, list[dict]] = defaultdict(list)
+        rows = await asyncio.to_thread(desk.store.due_mail, limit, sorted(skipped))
         if rows:
+            by_station: dict[str, list[dict]] = defaultdict(list)
             for row in rows:
                 by_station[row["station"]].append(row)
             await asyncio.gather(*(drain.station(code, batch)
                                    for code, batch in by_station.items()))
             skipped |= {code for code in by_station if _station_down(desk, code, result)}
-        if len(rows) < limit and all(len(b) < PER_STATION_ROUND for b in by_station.values()):
-            break  # nothing was left behind by the shares
+        if len(rows) < limit:
+            break
     if outages is not None:
         _report(desk, outages, result, down)
     elif tell:  # one drain (`poll --once`, `send`): every server that took nothing is told

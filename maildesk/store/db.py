@@ -696,24 +696,15 @@ class Store:
             "created_at": now, "next_attempt_at": now,
         })
 
-    def due_mail(self, limit: int = 100, skip_stations: list[str] | None = None,
-                 per_station: int | None = None) -> list[Row]:
-        """Pending mail that is due, oldest first; none of `skip_stations`; with
-        `per_station`, at most that many of each station's oldest (one station's backlog
-        must not hold up another's acknowledgements)."""
+    def due_mail(self, limit: int = 100, skip_stations: list[str] | None = None) -> list[Row]:
+        """Pending mail that is due, oldest first; none of `skip_stations`."""
         skip = list(skip_stations or ())
         marks = ", ".join("?" for _ in skip)
-        due = ("SELECT * FROM outbox WHERE status = 'pending' AND next_attempt_at <= ? "
-               f"{f'AND station NOT IN ({marks}) ' if skip else ''}")
-        if per_station is None:
-            rows = self.query(f"{due}ORDER BY id LIMIT ?", (self.now(), *skip, limit))
-        else:
-            rows = self.query(
-                "SELECT * FROM (SELECT *, ROW_NUMBER() OVER (PARTITION BY station ORDER BY id)"
-                f" AS place FROM ({due})) WHERE place <= ? ORDER BY id LIMIT ?",
-                (self.now(), *skip, per_station, limit))
-            for row in rows:
-                del row["place"]
+        rows = self.query(
+            "SELECT * FROM outbox WHERE status = 'pending' AND next_attempt_at <= ? "
+            f"{f'AND station NOT IN ({marks}) ' if skip else ''}ORDER BY id LIMIT ?",
+            (self.now(), *skip, limit),
+        )
         for row in rows:
             row["rcpt_to"] = json.loads(row["rcpt_to"])
         return rows
