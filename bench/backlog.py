@@ -21,6 +21,7 @@ import email.policy
 import json
 import os
 import platform
+import resource
 import sqlite3
 import statistics
 import subprocess
@@ -77,8 +78,9 @@ def append_all(dovecot: Dovecot, user: str, mails: list[bytes]) -> None:
             imap.append("INBOX", raw)
 
 
-def bare_loop(dovecot: Dovecot, user: str, password: str, db_path: Path) -> tuple[float, int]:
-    start = time.perf_counter()
+def bare_loop(dovecot: Dovecot, user: str, password: str, db_path: Path,
+              ) -> tuple[float, float, int]:
+    start, cpu = time.perf_counter(), time.process_time()
     conn = sqlite3.connect(db_path)
     conn.execute("PRAGMA journal_mode=WAL")
     conn.execute("CREATE TABLE mails (id INTEGER PRIMARY KEY, message_id TEXT, sender TEXT, "
@@ -101,11 +103,19 @@ def bare_loop(dovecot: Dovecot, user: str, password: str, db_path: Path) -> tupl
                 conn.commit()
                 stored += 1
     conn.close()
-    return time.perf_counter() - start, stored
+    return time.perf_counter() - start, time.process_time() - cpu, stored
+
+
+def _children_cpu() -> float:
+    """CPU seconds of finished child processes: a figure the machine's other load moves
+    less than the wall clock."""
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
 
 
 def maildesk_pass(work: Path, dovecot: Dovecot, sink: SmtpSink, users: list,
-                  mails_per_station: list[list[bytes]]) -> tuple[float, dict]:
+                  mails_per_station: list[list[bytes]], profile: Path | None = None,
+                  ) -> tuple[float, dict]:
     stations = [StationAccount(_code(n), u.name, u.password, (OFFICER,))
                 for n, u in enumerate(users)]
     path, env = write_config(work / "desk", (dovecot.host, dovecot.port),
@@ -113,10 +123,15 @@ def maildesk_pass(work: Path, dovecot: Dovecot, sink: SmtpSink, users: list,
     for user, mails in zip(users, mails_per_station, strict=True):
         append_all(dovecot, user.name, mails)
     before = sink.count()["messages"]
+    cpu = _children_cpu()
     start = time.perf_counter()
-    done = subprocess.run([sys.executable, "-m", "maildesk", "--config", str(path), "poll",
-                           "--once"], env={**os.environ, **env}, capture_output=True, text=True)
+    command = [sys.executable, "-m", "maildesk", "--config", str(path), "poll", "--once"]
+    if profile is not None:  # py-spy samples every thread, native code shown as its caller
+        command = [str(Path(sys.executable).with_name("py-spy")), "record", "--threads",
+                   "--format", "raw", "--rate", "200", "-o", str(profile), "--", *command]
+    done = subprocess.run(command, env={**os.environ, **env}, capture_output=True, text=True)
     elapsed = time.perf_counter() - start
+    cpu = _children_cpu() - cpu
     if done.returncode != 0:
         raise RuntimeError(f"maildesk poll --once failed:\n{done.stdout}\n{done.stderr}")
     total = sum(len(m) for m in mails_per_station)
@@ -126,24 +141,28 @@ def maildesk_pass(work: Path, dovecot: Dovecot, sink: SmtpSink, users: list,
     received = sink.count()
     sent = received["messages"] - before
     left = sum(len(dovecot.folder_uids(u.name)) for u in users)
-    return elapsed, {"mails": total, "complaints": complaints, "mails_sent": sent,
+    return elapsed, {"maildesk_cpu_s": cpu, "mails": total, "complaints": complaints,
+                     "mails_sent": sent,
                      "expected_sent": 2 * total, "left_in_inbox": left}
 
 
 def one_round(dovecot: Dovecot, sink: SmtpSink, mails: list[bytes], stations: int,
-              round_no: int) -> dict:
+              round_no: int, profile: Path | None = None) -> dict:
     with tempfile.TemporaryDirectory(prefix="maildesk-backlog-") as tmp:
         work = Path(tmp)
         users = [dovecot.add_user(f"r{round_no}s{stations}n{n}", "bench-password")
                  for n in range(stations)]
         spread = [mails[n::stations] for n in range(stations)]
-        seconds, counts = maildesk_pass(work, dovecot, sink, users, spread)
+        seconds, counts = maildesk_pass(work, dovecot, sink, users, spread,
+                                        profile.with_suffix(f".{stations}.txt") if profile
+                                        else None)
         bare_user = dovecot.add_user(f"r{round_no}s{stations}bare", "bench-password")
         append_all(dovecot, bare_user.name, mails)
-        bare_seconds, stored = bare_loop(dovecot, bare_user.name, "bench-password",
-                                         work / "bare.db")
+        bare_seconds, bare_cpu, stored = bare_loop(dovecot, bare_user.name, "bench-password",
+                                                   work / "bare.db")
     assert stored == len(mails)
-    return {"stations": stations, "maildesk_s": seconds, "bare_s": bare_seconds, **counts}
+    return {"stations": stations, "maildesk_s": seconds, "bare_s": bare_seconds,
+            "bare_cpu_s": bare_cpu, "load": os.getloadavg()[0], **counts}
 
 
 def main() -> int:
@@ -152,6 +171,8 @@ def main() -> int:
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--stations", type=int, nargs="+", default=[1, 20])
     parser.add_argument("--json", type=Path, default=HERE / "results" / "backlog.json")
+    parser.add_argument("--profile", type=Path, default=None,
+                        help="record maildesk's run with py-spy (collapsed stacks) to this path")
     args = parser.parse_args()
     if find_dovecot() is None:
         print("dovecot-imapd is not installed (scripts/test installs it)")
@@ -164,10 +185,12 @@ def main() -> int:
     try:
         for layout in args.stations:
             for round_no in range(args.rounds):
-                run = one_round(dovecot, sink, mails, layout, round_no)
+                run = one_round(dovecot, sink, mails, layout, round_no, args.profile)
                 runs.append(run)
                 print(f"  {layout:>2} station(s), round {round_no + 1}: maildesk "
-                      f"{run['maildesk_s']:.1f} s, bare {run['bare_s']:.1f} s, "
+                      f"{run['maildesk_s']:.1f} s ({run['maildesk_cpu_s']:.1f} s CPU), bare "
+                      f"{run['bare_s']:.1f} s ({run['bare_cpu_s']:.1f} s CPU), load "
+                      f"{run['load']:.1f}, "
                       f"{run['complaints']} complaints, {run['mails_sent']} of "
                       f"{run['expected_sent']} mails sent, {run['left_in_inbox']} left")
     finally:
@@ -175,17 +198,21 @@ def main() -> int:
         dovecot.stop()
     table = []
     print(f"\n{'layout':<14}{'maildesk mails/s':>18}{'bare mails/s':>14}{'ratio':>8}"
-          f"{'all sent':>10}")
+          f"{'CPU ms/mail':>13}{'bare CPU':>10}{'all sent':>10}")
     for layout in args.stations:
         mine = [r for r in runs if r["stations"] == layout]
         md = statistics.median(args.mails / r["maildesk_s"] for r in mine)
         bare = statistics.median(args.mails / r["bare_s"] for r in mine)
         all_sent = all(r["mails_sent"] == r["expected_sent"] and r["complaints"] == args.mails
                        and r["left_in_inbox"] == 0 for r in mine)
+        # CPU per mail, the maildesk process's own (its sending included) and the loop's
+        cpu = statistics.median(1000 * r["maildesk_cpu_s"] / args.mails for r in mine)
+        bare_cpu = statistics.median(1000 * r["bare_cpu_s"] / args.mails for r in mine)
         table.append({"stations": layout, "maildesk_per_s": md, "bare_per_s": bare,
-                      "ratio": md / bare, "all_sent": all_sent})
+                      "ratio": md / bare, "cpu_ms_per_mail": cpu,
+                      "bare_cpu_ms_per_mail": bare_cpu, "all_sent": all_sent})
         print(f"{f'{layout} station(s)':<14}{md:>18.0f}{bare:>14.0f}{md / bare:>8.2f}"
-              f"{'yes' if all_sent else 'NO':>10}")
+              f"{cpu:>13.1f}{bare_cpu:>10.1f}{'yes' if all_sent else 'NO':>10}")
     args.json.parent.mkdir(parents=True, exist_ok=True)
     args.json.write_text(json.dumps({"machine": machine(), "mails": args.mails,
                                      "rounds": runs, "medians": table}, indent=2))

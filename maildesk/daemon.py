@@ -39,7 +39,7 @@ from maildesk.errors import ConfigError, PermanentError, TemporaryError, disk_fu
 from maildesk.heartbeat import Heartbeat
 from maildesk.intake.poll import PassResult, poll_station
 from maildesk.intake.watcher import Watchers, backoff, report_failure, report_success
-from maildesk.mail.send import SendResult, drain_outbox, server_key
+from maildesk.mail.send import DrainWhileTakingIn, SendResult, drain_outbox, server_key
 from maildesk.outages import PROBE_SECONDS, Outages, reachable
 from maildesk.reports.digest import latest_day, queue_digest
 from maildesk.sd_notify import notify, watchdog_seconds
@@ -63,21 +63,29 @@ class PollReport:
 
 async def poll_once(config: Config, clock: Clock | None = None,
                     progress: Callable[[str, int, int], None] | None = None) -> PollReport:
-    """One intake pass over every station (in parallel threads), then drain the outbox.
-    `progress(station, done, total)` is told, from the intake threads, after each batch."""
+    """One intake pass over every station (in parallel threads), the outbox draining after
+    each committed batch, and once more at the end. `progress(station, done, total)` is
+    told, from the intake threads, after each batch."""
     desk = Desk.open(config, clock, intake=True)
-
-    def one_pass(station: Station) -> PassResult:
-        told = None if progress is None else partial(progress, station.code)
-        return poll_station(desk, station, progress=told)
-
     try:
         loop = asyncio.get_running_loop()
-        with ThreadPoolExecutor(max_workers=max(1, min(16, len(config.stations)))) as pool:
-            passes = await asyncio.gather(*(
-                loop.run_in_executor(pool, one_pass, station) for station in config.stations
-            ))
-        return PollReport(list(passes), await drain_outbox(desk))
+        sending = DrainWhileTakingIn(desk)
+
+        def after_batch() -> None:
+            loop.call_soon_threadsafe(sending.kick)
+
+        def one_pass(station: Station) -> PassResult:
+            told = None if progress is None else partial(progress, station.code)
+            return poll_station(desk, station, None, after_batch, progress=told)
+
+        try:
+            with ThreadPoolExecutor(max_workers=max(1, min(16, len(config.stations)))) as pool:
+                passes = await asyncio.gather(*(
+                    loop.run_in_executor(pool, one_pass, station) for station in config.stations
+                ))
+        finally:
+            sent = await sending.finish()  # what intake committed goes out, even after an error
+        return PollReport(list(passes), sent)
     finally:
         desk.close()
 

@@ -7,22 +7,130 @@ Intake stores the raw bytes first (they are safe on disk before anything runs), 
 savepoint of their own, all of them inside one shunt boundary: a mail that makes any stage
 fail is rolled back alone and recorded as *shunted* with the reason, and the batch carries on.
 `maildesk status` lists shunted mail; `maildesk replay ID` runs one through again after a fix.
+
+A backlog uses the machine's other cores: `prepare` parses and classifies a batch's mails in
+worker processes (pure work on the bytes, no store) while this process sorts and records
+them in order; what a worker could not do, the stage does here.
 """
 
 from __future__ import annotations
 
+import copyreg
 import logging
+import multiprocessing
+import os
+import threading
+import time
 import traceback
-from collections.abc import Callable
+import types
+from collections.abc import Callable, Iterator
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
+from pathlib import Path
 
 from maildesk.desk import Desk
 from maildesk.mail.parse import ParsedMail, parse_mail
 from maildesk.sorting.record import Incoming, Recorded, recorder_for, starts_complaint
 from maildesk.sorting.rules import Context, Sorted, sort_mail
 from maildesk.triage.classify import Classification, classify
+from maildesk.triage.phrases import Rules, read_rules
 
 log = logging.getLogger(__name__)
+
+PARALLEL_FROM = 40  # mails in a batch; fewer are not worth a worker's start (about 1 s)
+CHUNK = 8  # mails per exchange with a worker
+
+
+@dataclass(frozen=True)
+class Prepared:
+    """A mail parsed, and classified as if it started a complaint, by a worker."""
+
+    mail: ParsedMail
+    verdict: Classification | None  # None: the worker's classification failed
+
+
+def _mapping_proxy(items: dict) -> types.MappingProxyType:
+    return types.MappingProxyType(items)
+
+
+# A parsed mail's headers are a read-only mapping, which pickle does not know by itself.
+copyreg.pickle(types.MappingProxyType, lambda m: (_mapping_proxy, (dict(m),)))
+
+_worker_rules: Rules | None = None
+_pool: tuple[Rules, ProcessPoolExecutor] | None = None
+_pool_lock = threading.Lock()
+
+
+def _start_worker(overlay: str, parent: int) -> None:
+    """The worker reads the rules itself, from the file the daemon read them from: pickling
+    them here (1.8 MB, the model too) would hold the daemon's GIL, and so its event loop,
+    for a fifth of a second or more."""
+    global _worker_rules  # noqa: PLW0603 - the worker process's one configuration
+    _worker_rules = read_rules(Path(overlay) if overlay else None)
+    threading.Thread(target=_end_with, args=(parent,), daemon=True).start()
+
+
+def _end_with(parent: int) -> None:
+    """A worker whose daemon was killed (SIGKILL, OOM) would wait for work forever, holding
+    the daemon's log pipe: it ends within a second of its parent."""
+    while os.getppid() == parent:
+        time.sleep(1)  # polling: a dead parent sends no word
+    os._exit(0)
+
+
+def _prepare_one(raw: bytes) -> Prepared:
+    mail = parse_mail(raw)  # never raises
+    try:
+        verdict = classify(_worker_rules, mail.subject, mail.text) if _worker_rules else None
+    except Exception:  # noqa: BLE001 - the triage stage tries again, inside the shunt boundary
+        verdict = None
+    return Prepared(mail, verdict)
+
+
+def _workers(rules: Rules) -> ProcessPoolExecutor | None:
+    """The worker processes for these rules (new ones after a reload changed them)."""
+    global _pool  # noqa: PLW0603 - one pool per process, shared by the stations' threads
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    if (cores or 1) < 2:
+        return None
+    with _pool_lock:
+        if _pool is not None and _pool[0] is not rules:
+            _pool[1].shutdown(wait=False)
+            _pool = None
+        if _pool is None:
+            # spawn, not fork: this process has threads (stations, the store's writers)
+            pool = ProcessPoolExecutor(max_workers=(cores or 2) - 1, initializer=_start_worker,
+                                       initargs=(rules.overlay, os.getpid()),
+                                       mp_context=multiprocessing.get_context("spawn"))
+            _pool = (rules, pool)
+        return _pool[1]
+
+
+def prepare(desk: Desk, raws: list[bytes]) -> Iterator[Prepared | None]:
+    """Each mail parsed and classified by the workers, in order, as they finish; None for
+    each mail when the batch is too small to be worth it or the workers are lost."""
+    pool = _workers(desk.config.rules) if len(raws) >= PARALLEL_FROM else None
+    if pool is None:
+        yield from (None for _ in raws)
+        return
+    done = 0
+    try:
+        for prepared in pool.map(_prepare_one, raws, chunksize=CHUNK):
+            done += 1
+            yield prepared
+    except Exception as exc:  # noqa: BLE001 - a worker died (killed, out of memory)
+        log.warning("parsing workers lost (%s); the rest of the batch is parsed here",
+                    type(exc).__name__)
+        _forget_workers()
+        yield from (None for _ in raws[done:])
+
+
+def _forget_workers() -> None:
+    global _pool  # noqa: PLW0603
+    with _pool_lock:
+        if _pool is not None:
+            _pool[1].shutdown(wait=False)
+        _pool = None
 
 
 @dataclass
@@ -40,6 +148,7 @@ class Work:
     verdict: Classification | None = None
     result: Recorded | None = None  # set by the stage that finishes the mail
     size: int | None = None  # the size on the server, when `raw` is only the start of it
+    prepared: Prepared | None = None  # parsed and classified by a worker already
 
 
 def dedupe_key(mail: ParsedMail, sha256: str) -> str:
@@ -48,7 +157,7 @@ def dedupe_key(mail: ParsedMail, sha256: str) -> str:
 
 
 def parse(desk: Desk, work: Work) -> None:
-    work.mail = parse_mail(work.raw)
+    work.mail = work.prepared.mail if work.prepared else parse_mail(work.raw)
     size = work.size if work.size is not None else len(work.raw)
     work.item = Incoming(desk.station(work.station_code), work.sha256, size,
                          dedupe_key(work.mail, work.sha256), work.uid, work.uidvalidity)
@@ -73,7 +182,8 @@ def triage(desk: Desk, work: Work) -> None:
     emergency)."""
     assert work.decision is not None and work.mail is not None
     if starts_complaint(work.decision.kind):
-        work.verdict = classify(desk.config.rules, work.mail.subject, work.mail.text)
+        ready = work.prepared.verdict if work.prepared else None
+        work.verdict = ready or classify(desk.config.rules, work.mail.subject, work.mail.text)
 
 
 def record(desk: Desk, work: Work) -> None:
@@ -94,14 +204,15 @@ STAGES: tuple[tuple[str, Stage], ...] = (
 
 def take_mail(desk: Desk, station_code: str, raw: bytes, uid: int | None = None,
               uidvalidity: int | None = None, sha: str | None = None,
-              size: int | None = None) -> Recorded:
+              size: int | None = None, prepared: Prepared | None = None) -> Recorded:
     """Run one mail through every stage. Call inside `desk.store.transaction()`.
     `sha` says the raw bytes are stored already (a batch is stored at once); `size` is the
-    mail's size on the server when intake fetched only its first max_mail_bytes."""
+    mail's size on the server when intake fetched only its first max_mail_bytes; `prepared`
+    is the workers' parse and classification of these bytes (see `prepare`)."""
     store = desk.store
     if sha is None:
         sha = store.save_raw(raw)  # the bytes are safe on disk before anything else happens
-    work = Work(station_code, raw, sha, uid, uidvalidity, size=size)
+    work = Work(station_code, raw, sha, uid, uidvalidity, size=size, prepared=prepared)
     stage_name = STAGES[0][0]
     try:
         with store.savepoint():

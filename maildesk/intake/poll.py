@@ -2,8 +2,9 @@
 
 The order is what keeps the promise that no mail is lost and none is doubled:
 1. mail already recorded (found in the store by UIDVALIDITY and UID) is only moved out;
-2. new mail is fetched in batches; each mail is stored and recorded, with the checkpoint,
-   in a transaction of its own;
+2. new mail is fetched in batches; its raw bytes are stored, then a few mails at a time are
+   recorded, with the checkpoint, in one short transaction (each mail in a savepoint of its
+   own, so a mail's record and the outgoing mail it causes commit together or not at all);
 3. only after those commits does the batch leave INBOX.
 A crash between 2 and 3 leaves recorded mail in INBOX, which the next pass moves (step 1);
 after a UIDVALIDITY reset everything is fetched again and the dedupe key catches it.
@@ -12,8 +13,9 @@ after a UIDVALIDITY reset everything is fetched again and the dedupe key catches
 from __future__ import annotations
 
 import logging
+import time
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
 from maildesk.config.settings import Station
@@ -21,12 +23,17 @@ from maildesk.desk import Desk
 from maildesk.errors import PermanentError, TemporaryError
 from maildesk.faults import crash_point
 from maildesk.intake.imap import Mailbox
-from maildesk.pipeline import take_mail
+from maildesk.pipeline import Prepared, prepare, take_mail
+from maildesk.sorting.record import Recorded
 
 log = logging.getLogger(__name__)
 
 BATCH = 200  # mails per FETCH, and
 BATCH_BYTES = 32 << 20  # bytes per FETCH: ten 20 MB mails are fetched one by one
+# One transaction records mails until it has held the store this long: a commit per mail
+# costs more than recording a plain one, while the outbox's writes (mark_sent) and the
+# other stations must never wait long for the store.
+GROUP_SECONDS = 0.05
 
 
 def batches(uids: list[int], sizes: dict[int, int], limit: int) -> list[list[int]]:
@@ -99,16 +106,15 @@ def intake_pass(desk: Desk, station: Station, mailbox: Mailbox,
         fetched = [uid for uid in batch if uid in mails]  # the others were expunged meanwhile
         with store.files_synced_at_end():  # the raw bytes are on disk before anything else
             shas = store.save_raws([mails[uid] for uid in fetched])
-        for uid, sha in zip(fetched, shas, strict=True):
-            # One short transaction per mail: the outbox's writes (mark_sent) and the other
-            # stations wait for one mail at most, never for a whole batch.
-            with store.transaction():
-                with store.files_synced_at_end():  # attachments too, before the commit
-                    outcome = take_mail(desk, station.code, mails[uid], uid, uidvalidity, sha,
-                                        sizes.get(uid) if over else None)
-                store.set_checkpoint(station.code, station.inbox, uidvalidity, uid)
-            result.kinds[outcome.kind] += 1
-            result.duplicates += outcome.duplicate
+        waiting_mail = list(zip(fetched, shas, strict=True))
+        # parsed and classified by worker processes while the mails before are recorded
+        prepared = prepare(desk, [mails[uid] for uid in fetched])
+        while waiting_mail:
+            outcomes = _record_some(desk, station, waiting_mail, mails, uidvalidity,
+                                    sizes if over else None, prepared)
+            for outcome in outcomes:
+                result.kinds[outcome.kind] += 1
+                result.duplicates += outcome.duplicate
         result.fetched += len(mails)
         crash_point("after-commit")
         mailbox.move_processed(sorted(mails))
@@ -120,6 +126,25 @@ def intake_pass(desk: Desk, station: Station, mailbox: Mailbox,
         if stop_requested is not None and stop_requested.is_set():  # type: ignore[attr-defined]
             break
     return result
+
+
+def _record_some(desk: Desk, station: Station, waiting: list[tuple[int, str]],
+                 mails: dict[int, bytes], uidvalidity: int,
+                 sizes: dict[int, int] | None,
+                 prepared: Iterator[Prepared | None]) -> list[Recorded]:
+    """Record mails from the front of `waiting` (taking them off it) in one transaction,
+    for at most about GROUP_SECONDS, with the checkpoint of the last one."""
+    store, outcomes = desk.store, []
+    with store.transaction():
+        started = time.monotonic()
+        with store.files_synced_at_end():  # attachments too, before the commit
+            while waiting and time.monotonic() - started < GROUP_SECONDS:
+                uid, sha = waiting.pop(0)
+                outcomes.append(take_mail(desk, station.code, mails[uid], uid, uidvalidity,
+                                          sha, sizes.get(uid) if sizes else None,
+                                          next(prepared)))
+        store.set_checkpoint(station.code, station.inbox, uidvalidity, uid)
+    return outcomes
 
 
 def poll_station(desk: Desk, station: Station, stop_requested: object = None,

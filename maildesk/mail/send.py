@@ -163,9 +163,10 @@ class _Drain:
 
 
 async def drain_outbox(desk: Desk, limit: int = 1000, outages: Outages | None = None,
-                       ) -> SendResult:
+                       tell: bool = True) -> SendResult:
     """Send what is due, oldest first, each station over its own connections, stations in
-    parallel. With `outages`, a server's outage is reported there, once, and so is its end."""
+    parallel. With `outages`, a server's outage is reported there, once, and so is its end;
+    without, a server that took nothing is logged (unless `tell` is False)."""
     down = set(outages.down("smtp ")) if outages is not None else set()
     drain = _Drain(desk, down)
     result = drain.result
@@ -183,7 +184,7 @@ async def drain_outbox(desk: Desk, limit: int = 1000, outages: Outages | None = 
             break
     if outages is not None:
         _report(desk, outages, result, down)
-    else:  # one drain (`poll --once`, `send`): every server that took nothing is told
+    elif tell:  # one drain (`poll --once`, `send`): every server that took nothing is told
         for key, why in result.down.items():
             log.warning("SMTP server %s takes no mail (%s); the outbox waits", key[5:], why)
     return result
@@ -202,3 +203,43 @@ def _report(desk: Desk, outages: Outages, result: SendResult, was_down: set[str]
                       f"and the server is tried every few seconds")
     for key in was_down - set(result.down):
         outages.end(key, f"SMTP server {key[5:]} takes mail again")
+
+
+class DrainWhileTakingIn:
+    """For `poll --once`: the outbox drains while intake is still reading, so a backlog's
+    first acknowledgements go out before its last mails are read (the daemon does the same
+    with its own drains). `kick` (on the loop) asks for a drain after a committed batch; one
+    drain runs at a time, and `finish` runs the last one, once intake is over.
+
+    Once a drain finds a server down, the drains in between stop: its mail keeps its place
+    for the last drain, which alone says what was left to retry and why."""
+
+    def __init__(self, desk: Desk) -> None:
+        self.desk = desk
+        self.wanted = asyncio.Event()
+        self.sent = self.failed = 0
+        self.last = SendResult()
+        self.ending = False
+        self.task = asyncio.create_task(self._run())
+
+    def kick(self) -> None:
+        if not self.last.down:
+            self.wanted.set()
+
+    async def _run(self) -> None:
+        while True:
+            await self.wanted.wait()
+            self.wanted.clear()
+            ending = self.ending  # the intake was over before this drain began
+            self.last = await drain_outbox(self.desk, tell=ending)
+            self.sent += self.last.sent
+            self.failed += self.last.failed
+            if ending:
+                return
+
+    async def finish(self) -> SendResult:
+        self.ending = True
+        self.wanted.set()
+        await self.task
+        last = self.last
+        return SendResult(self.sent, last.retrying, self.failed, last.errors, last.down)
