@@ -217,10 +217,15 @@ def test_without_smtputf8_the_complaint_stands_and_the_officers_are_told(convers
     store = conversation.store()
     [complaint] = store.complaints()
     assert "shunted" not in conversation.kinds()
-    officer_mails = conversation.received(OFFICER)
-    assert len(officer_mails) == 1  # the notification
-    conversation.poll()  # the failed acknowledgement has queued the notice
-    [notice] = conversation.received(OFFICER)
+    def notices() -> list:
+        return [m for m in conversation.received(OFFICER) if "could not be told" in m["Subject"]]
+
+    assert complaint["code"] in conversation.received(OFFICER)[0]["Subject"]  # notified
+    # The failed acknowledgement queues the notice; the pass's last drain may already have
+    # sent it, or the next pass does.
+    if not notices():
+        conversation.poll()
+    [notice] = notices()
     assert "could not be told" in notice["Subject"] and IDN in notice.get_content()
     actions = [e["action"] for e in store.events(complaint["id"])]
     assert "mail_failed" in actions and "reply_impossible" in actions

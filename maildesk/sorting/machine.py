@@ -67,6 +67,13 @@ def autoreply_subject(subject: str) -> bool:
     return _SUBJECT.match(strip_reply_prefix(subject)) is not None
 
 
+def may_be_autoreply(text: str) -> bool:
+    """Cheap first look at the whole text: what autoreply_body finds at the head of the typed
+    part is somewhere in the text. Only a mail that passes is read apart (quotes cut), which
+    is most of the cost of sorting a resident's mail otherwise."""
+    return _AUTOMATIC.search(text) is not None or _AWAY.search(text) is not None
+
+
 def autoreply_body(text: str) -> bool:
     body = text.strip()
     if not body or len(body) > BODY_MAX_CHARS:

@@ -15,7 +15,12 @@ from maildesk.mail.parse import ParsedMail, header_values
 from maildesk.mail.patterns import CODE, OWN_MESSAGE_ID, STATUS, own_kind
 from maildesk.mail.quotes import typed_reply
 from maildesk.officer.auth import sole_sender
-from maildesk.sorting.machine import autoreply_body, autoreply_subject, own_subject
+from maildesk.sorting.machine import (
+    autoreply_body,
+    autoreply_subject,
+    may_be_autoreply,
+    own_subject,
+)
 from maildesk.triage.classify import classify
 
 _DAEMON_SENDERS = re.compile(r"^(mailer-daemon|postmaster|no-?reply|do-?not-?reply|bounce[s]?)"
@@ -139,7 +144,7 @@ def machine_words(mail: ParsedMail, ctx: Context) -> str | None:
     A mail that reads as urgent is still taken as a complaint: missing one costs most."""
     if autoreply_subject(mail.subject):
         why = "the subject of an automatic reply"
-    elif autoreply_body(typed(mail, ctx.lookup)):
+    elif may_be_autoreply(mail.text) and autoreply_body(typed(mail, ctx.lookup)):
         why = "reads as an out-of-office or automatic reply"
     else:
         return None
