@@ -19,6 +19,7 @@ import dataclasses
 import itertools
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from itertools import compress
 from pathlib import Path
 from typing import Any, NamedTuple
 
@@ -212,12 +213,12 @@ class Matcher:
         cache = self._starts
         if len(cache) > self.CACHE_WORDS:
             cache = self._starts = {}
-        for i, token in enumerate(tokens):
-            starts = cache.get(token)
-            if starts is None:
-                starts = cache[token] = root_next(token)
-            if not starts:
-                continue
+        for token in set(tokens).difference(cache):
+            cache[token] = root_next(token)
+        # most words start no phrase: they are passed over in C, not in this loop
+        all_starts = list(map(cache.__getitem__, tokens))
+        for i in compress(range(n), all_starts):
+            starts = all_starts[i]
             ends: list[tuple[int, int]] = []
             for node in starts:
                 for phrase in node.ends:
