@@ -4,6 +4,7 @@
     .venv/bin/python bench/triage.py --errors dev    # also list the misclassified dev cases
     .venv/bin/python bench/triage.py --writers --no-speed   # leave-one-writer-out only
     .venv/bin/python bench/triage.py --measure FILE  # a writer's file not yet in tests/
+    .venv/bin/python bench/triage.py --speed-only    # the speed part alone
 
 Quality, for the dev part, the held-out part and both together: urgent recall, macro-F1,
 accuracy, precision / recall / F1 per class, the confusion matrix, and the same per language.
@@ -270,6 +271,8 @@ def main() -> None:
     parser.add_argument("--errors", choices=PARTS, action="append", default=[],
                         help="list the misclassified cases of this part with their reasons")
     parser.add_argument("--no-speed", action="store_true")
+    parser.add_argument("--speed-only", action="store_true",
+                        help="only the speed part (on all labelled cases)")
     parser.add_argument("--writers", action="store_true",
                         help="only the writers' sets of tests/triage/writers/")
     parser.add_argument("--measure", type=Path, action="append", default=[],
@@ -295,6 +298,9 @@ def main() -> None:
         for path in args.measure:
             cases = read_cases(path, path.parent.name)[args.skip:]
             writer_figures(f"{path} from mail {args.skip + 1}", cases, rules, args.show_errors)
+        return
+    if args.speed_only:
+        speed([c for part in PARTS for c in load(part)], args.seconds)
         return
     if args.writers:
         writers(rules, args.show_errors)
