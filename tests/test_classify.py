@@ -7,6 +7,7 @@ tested against small rules files written here, so tuning the shipped rules canno
 
 from __future__ import annotations
 
+import math
 import textwrap
 import unicodedata
 from pathlib import Path
@@ -15,6 +16,7 @@ import pytest
 
 from maildesk.errors import ConfigError
 from maildesk.triage.classify import Classification, classify
+from maildesk.triage.model import PRIOR_GRAMS, Model, grams, load_model, train
 from maildesk.triage.normalise import normalise, words
 from maildesk.triage.phrases import POLICY, Rules, read_policy, read_rules
 
@@ -580,3 +582,38 @@ def test_the_second_opinion_needs_more_over_a_semi_urgent_mail(rules: Rules) -> 
     vote = next(r for r in result.reasons if r.startswith("second opinion"))
     assert result.urgency == "semi_urgent"
     assert f"urgent from {rules.model_over_semi:g}" in vote
+
+
+# --- the second opinion's fast lookup ----------------------------------------------------
+
+def _mean_by_sets(model: Model, subject: str, text: str) -> float:
+    """The model's score spelt out: the weights of the mail's distinct known 4-grams, over
+    their number plus the neutral prior."""
+    found = grams(subject, text)
+    return (math.fsum(model.weights[g] for g in found if g in model.weights)
+            / (len(found) + PRIOR_GRAMS))
+
+
+@pytest.mark.parametrize(("subject", "text"), [
+    ("Help", "A man with a knife is at our door right now, please come"),
+    ("मदद", "मेरे बेटे को किसी ने उठा लिया, फ़ोन पर फिरौती माँग रहे हैं"),
+    ("", "আমাদের বাড়িতে আগুন লেগেছে, ঠাকুমা ভিতরে আটকে আছেন 😭🔥"),  # beyond the BMP
+    ("x", ""),
+    ("", "ab"),
+])
+def test_the_model_scores_as_its_definition_says(subject: str, text: str) -> None:
+    model = load_model()
+    assert model is not None
+    assert model.score(subject, text) == pytest.approx(_mean_by_sets(model, subject, text),
+                                                       abs=1e-12)
+
+
+def test_a_trained_model_scores_its_own_grams() -> None:
+    urgent = [("", "aag lagi hai bachao", True), ("", "aag aag bachao jaldi", True)]
+    calm = [("", "passport verification pending", False),
+            ("", "verification of passport please", False)]
+    model = train(urgent + calm)
+    for subject, text, _ in urgent + calm:
+        assert model.score(subject, text) == pytest.approx(
+            _mean_by_sets(model, subject, text), abs=1e-12)
+    assert model.score("", "aag bachao") > 0 > model.score("", "passport verification")

@@ -42,6 +42,7 @@ ROOMS: dict[str, tuple[str, ...]] = {
     "authres": ("maildesk/officer/",),
     "authlib": ("maildesk/mail/oauth.py",),
     "prometheus_client": ("maildesk/metrics.py",),
+    "numpy": ("maildesk/triage/model.py",),
     "argon2": ("maildesk/web/auth.py",),
     "aiosmtpd": ("maildesk_demo/",),
     "pymap": ("maildesk_demo/",),

@@ -186,10 +186,10 @@ def _resolve(matches: list[Match], n: int) -> tuple[list[Match], list[tuple[Matc
 
 
 def _together(rules: Rules, parts: list[Match], sentence: list[int], tokens: list[str]
-              ) -> tuple[list[Match], list[Match], dict[Match, str]]:
+              ) -> tuple[list[Match], list[Match], dict[Match, list[Match]]]:
     """Matches of "a + b" phrases: every part found in one sentence.  Each spans from its
     first part to its last and takes no words from other phrases.  Returns the matches, the
-    part matches they are made of, and how to show each."""
+    part matches they are made of, and the parts of each (to show it, see _shown)."""
     if not parts:
         return [], [], {}
     found: dict[tuple[int, int], dict[int, Match]] = {}  # (whole, sentence) -> part -> match
@@ -198,7 +198,7 @@ def _together(rules: Rules, parts: list[Match], sentence: list[int], tokens: lis
         found.setdefault(key, {}).setdefault(match.phrase.part, match)
     result: list[Match] = []
     used: list[Match] = []
-    shown: dict[Match, str] = {}
+    shown: dict[Match, list[Match]] = {}
     for (whole, _), by_part in found.items():
         phrase = rules.phrases[whole]
         if len(by_part) < phrase.count:
@@ -207,7 +207,7 @@ def _together(rules: Rules, parts: list[Match], sentence: list[int], tokens: lis
         match = Match(phrase, ordered[0].start, ordered[-1].end)
         result.append(match)
         used.extend(ordered)
-        shown[match] = " + ".join(m.phrase.shown(tokens[m.start:m.end]) for m in ordered)
+        shown[match] = ordered
     return result, used, shown
 
 
@@ -317,11 +317,12 @@ def _fmt(value: float) -> str:
 
 
 def _shown(match: Match, tokens: list[str], rule: bool = True,
-           shown_as: dict[Match, str] | None = None) -> str:
+           shown_as: dict[Match, list[Match]] | None = None) -> str:
     """The words found (in the rule's spelling), and the rule when it reads differently."""
     phrase = match.phrase
     if shown_as and match in shown_as:
-        found = shown_as[match]
+        # an "a + b" phrase: its parts as found (only built for the reasons shown)
+        found = " + ".join(m.phrase.shown(tokens[m.start:m.end]) for m in shown_as[match])
     else:
         found = phrase.shown(tokens[match.start:match.end])
     if len(found) > 60:
@@ -397,11 +398,11 @@ def _model_threshold(rules: Rules, urgency: str) -> float:
 def classify(rules: Rules, subject: str, text: str) -> Classification:
     """The rules' decision, raised to urgent where the statistical second opinion says so
     (it never lowers one); its vote is listed in the reasons."""
-    decision = _by_rules(rules, subject, text)
+    parts = _segments(subject or "", text or "", rules.max_chars)
+    decision = _by_rules(rules, parts)
     if rules.model is None:
         return decision
     # the model reads what the writer wrote now: not a quoted tail, nor a reply's subject
-    parts = _segments(subject or "", text or "", rules.max_chars)
     new_subject = parts[0][0] if parts[0][1] == _SUBJECT else ""
     vote = rules.model.score(new_subject, "\n".join(p for p, w in parts[1:] if w == _TEXT))
     threshold = _model_threshold(rules, decision.urgency)
@@ -426,7 +427,7 @@ class _Found:
     hidden: list[tuple[Match, Match]]  # (trap, what it hid)
     together: list[Match]  # "a + b" content phrases found whole
     used_parts: list[Match]  # the parts they are made of
-    shown_as: dict[Match, str]
+    shown_as: dict[Match, list[Match]]
     negations: list[Match]
     harm_found: list[Match]  # harm, who is at risk, concerns
     clause: list[int]  # clause number of each word
@@ -444,9 +445,10 @@ class _Scored:
     calm: list[Match]
 
 
-def _find(rules: Rules, subject: str, text: str) -> _Found:
-    """Step 1: cut the mail into words and find every phrase, each put in its role."""
-    info = _words(_segments(subject or "", text or "", rules.max_chars))
+def _find(rules: Rules, parts: list[tuple[str, int]]) -> _Found:
+    """Step 1: cut the mail (its _segments) into words and find every phrase, each put in
+    its role."""
+    info = _words(parts)
     tokens, sentence, n = info.tokens, info.sentence, len(info.tokens)
     starts = bytearray(n + 1)  # 1 where a clause starts
     for i in info.breaks:
@@ -636,12 +638,12 @@ def _routine(by_kind: dict[str, float], threshold: float) -> bool:
     return routine >= threshold and routine >= by_kind["urgent"] + by_kind["semi_urgent"]
 
 
-def _by_rules(rules: Rules, subject: str, text: str) -> Classification:
+def _by_rules(rules: Rules, parts: list[tuple[str, int]]) -> Classification:
     """Score the subject (weighted more) and the text against the configured rules, then
     decide (step 6): urgent from the urgent threshold; urgent too, "close to urgent",
     where a category of harm is touched or the score is near the line, unless the mail says
     it is over; then semi-urgent by score or by a concern that needs action within a day."""
-    found = _find(rules, subject, text)
+    found = _find(rules, parts)
     negated_by = _negation(rules, found)
     info = found.info
     contexts = _sentence_contexts(rules, found.kept, info.sentence, info.paragraph,

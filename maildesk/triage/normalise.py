@@ -71,6 +71,14 @@ for _code in range(0x00C0, 0x0250):
         _MAP[chr(_code)] = _base
 
 _TABLE = str.maketrans({**{ch: None for ch in _DELETE}, **_MAP})
+# The same table as (character, replacement) pairs.  str.translate looks every character of
+# a non-ASCII text up in a dict; replacing only the characters the text holds is several
+# times faster, and gives the same text because no replacement holds a character that is
+# itself replaced (checked here).
+_PAIRS = {ch: "" for ch in _DELETE} | _MAP
+_KEYS = frozenset(_PAIRS)
+assert not any(set(out) & _KEYS for out in _PAIRS.values())
+_ANY_KEY = re.compile("[" + "".join(map(re.escape, sorted(_KEYS))) + "]")
 
 # --- Latin-script folding ----------------------------------------------------------------
 _CANT = re.compile(r"\bcant\b")
@@ -82,7 +90,8 @@ def normalise(text: str) -> str:
     """The canonical form of `text` for matching (see the module docstring)."""
     text = unicodedata.normalize("NFKC", text).casefold()
     if not text.isascii():
-        text = text.translate(_TABLE)
+        for ch in set(_ANY_KEY.findall(text)):
+            text = text.replace(ch, _PAIRS[ch])
     if "'" in text:
         text = text.replace("can't", "can not").replace("won't", "will not")
         text = text.replace("n't", " not").replace("'", "")

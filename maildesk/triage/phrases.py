@@ -19,6 +19,7 @@ import dataclasses
 import itertools
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from itertools import compress
 from pathlib import Path
 from typing import Any, NamedTuple
 
@@ -188,7 +189,10 @@ class Matcher:
     def __init__(self, gap_words: int = 3) -> None:
         self.root = _Node()
         self.gap_words = gap_words
-        self._starts: dict[str, list[_Node]] = {}
+        # word -> what it starts (see _start)
+        self._starts: dict[str, tuple[tuple[int, ...], tuple[_Node, ...]] | tuple[()]] = {}
+        self._phrases: tuple[Phrase, ...] = ()
+        self._capped: tuple[bool, ...] = ()  # per phrase: reported at most MAX_OCCURRENCES
 
     def add(self, phrase: int, words: list[tuple[str, bool]]) -> None:
         node = self.root
@@ -201,6 +205,15 @@ class Matcher:
         self.root.freeze()
         self._starts = {}
 
+    def _start(self, token: str) -> tuple[tuple[int, ...], tuple[_Node, ...]] | tuple[()]:
+        """What a word starts: the phrases it is by itself, and the nodes to walk on from;
+        () when it starts nothing."""
+        nodes = self.root.next_nodes(token)
+        if not nodes:
+            return ()
+        return (tuple(p for node in nodes for p in node.ends),
+                tuple(node for node in nodes if not node.leaf))
+
     def find(self, tokens: list[str], sentence: list[int],
              phrases: tuple[Phrase, ...]) -> list[Match]:
         """Every (phrase, start, end) occurrence in the word list; phrases stay in a sentence."""
@@ -208,30 +221,37 @@ class Matcher:
         seen: dict[int, int] = {}
         n = len(tokens)
         limit = self.MAX_OCCURRENCES
-        root_next = self.root.next_nodes
+        if self._phrases is not phrases:
+            self._phrases = phrases
+            self._capped = tuple(p.kind not in self.UNCAPPED for p in phrases)
+        capped = self._capped
+        new = tuple.__new__  # a Match without the Python-level NamedTuple constructor
         cache = self._starts
         if len(cache) > self.CACHE_WORDS:
             cache = self._starts = {}
-        for i, token in enumerate(tokens):
-            starts = cache.get(token)
-            if starts is None:
-                starts = cache[token] = root_next(token)
-            if not starts:
-                continue
-            ends: list[tuple[int, int]] = []
-            for node in starts:
-                for phrase in node.ends:
-                    ends.append((phrase, i + 1))
-                if not node.leaf:
-                    self._walk_on(node, i + 1, tokens, sentence, n, sentence[i], ends)
-            if len(ends) > 1:
-                ends = sorted(set(ends))
+        for token in set(tokens).difference(cache):
+            cache[token] = self._start(token)
+        # most words start no phrase: they are passed over in C, not in this loop
+        all_starts = list(map(cache.__getitem__, tokens))
+        for i in compress(range(n), all_starts):
+            singles, walkers = all_starts[i]
+            after = i + 1
+            if walkers:
+                ends: list[tuple[int, int]] = [(phrase, after) for phrase in singles]
+                for node in walkers:
+                    self._walk_on(node, after, tokens, sentence, n, sentence[i], ends)
+                if len(ends) > 1:
+                    ends = sorted(set(ends))
+            elif len(singles) == 1:
+                ends = [(singles[0], after)]
+            else:
+                ends = [(phrase, after) for phrase in sorted(set(singles))]
             for phrase, end in ends:
                 count = seen.get(phrase, 0)
                 if count < limit:
-                    if phrases[phrase].kind not in self.UNCAPPED:
+                    if capped[phrase]:
                         seen[phrase] = count + 1
-                    found.append(Match(phrases[phrase], i, end))
+                    found.append(new(Match, (phrases[phrase], i, end)))
         return found
 
     def _walk_on(self, node: _Node, j: int, tokens: list[str], sentence: list[int], n: int,
