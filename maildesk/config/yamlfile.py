@@ -214,6 +214,3 @@ class YamlReader:
                 raise self.error(f"unknown setting; {hint}", key)
         return self
 
-
-# The triage policy's name for the reader, until maildesk/triage/phrases.py imports YamlReader.
-YamlChecks = YamlReader

@@ -23,7 +23,7 @@ from itertools import compress
 from pathlib import Path
 from typing import Any, NamedTuple
 
-from maildesk.config.yamlfile import YamlChecks, load_yaml
+from maildesk.config.yamlfile import YamlReader, load_yaml
 from maildesk.errors import ConfigError
 from maildesk.triage.model import Model, load_model
 from maildesk.triage.normalise import is_indic, normalise, words
@@ -306,7 +306,7 @@ class Rules:
 
 
 # ------------------------------------------------------------------------------------------
-class _Reader(YamlChecks):
+class _Reader(YamlReader):
     """The shared YAML checks, and the policy's one construct of its own: phrase lists."""
 
     def entries(self, node: Any, where: str, line: int | None, default_weight: float | None
