@@ -1,5 +1,8 @@
 """The few exception types maildesk raises, each saying what to do about it."""
 
+import errno
+import sqlite3
+
 
 class ConfigError(Exception):
     """The configuration is wrong: stop at start and tell the administrator how to fix it."""
@@ -16,9 +19,6 @@ class PermanentError(Exception):
 def disk_full(exc: BaseException) -> bool:
     """The data directory's disk (or the service user's quota) is full: a raw mail file or
     SQLite refused to grow. Nothing is wrong with the mail; it waits in the INBOX."""
-    import errno
-    import sqlite3
-
     while exc is not None:
         if isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, errno.EDQUOT):
             return True
