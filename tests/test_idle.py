@@ -149,9 +149,10 @@ class FakeImap:
 class Wakes:
     """What the watchers told the daemon, with a condition to wait on."""
 
-    def __init__(self) -> None:
+    def __init__(self, deadline: float = DEADLINE) -> None:
         self.seen: list[tuple[str, str]] = []
         self.cond = threading.Condition()
+        self.deadline = deadline
 
     def __call__(self, code: str, why: str) -> None:
         with self.cond:
@@ -162,10 +163,15 @@ class Wakes:
         with self.cond:
             return self.seen.count((code, why))
 
+    def woken(self, why: str) -> set[str]:
+        """The stations woken for `why`."""
+        with self.cond:
+            return {code for code, reason in self.seen if reason == why}
+
     def wait(self, why: str, count: int = 1, code: str = "FAKE") -> None:
         with self.cond:
             assert self.cond.wait_for(lambda: self.seen.count((code, why)) >= count,
-                                      DEADLINE), f"no {why!r} for {code}: {self.seen}"
+                                      self.deadline), f"no {why!r} for {code}: {self.seen}"
 
 
 @contextmanager

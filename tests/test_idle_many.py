@@ -16,6 +16,7 @@ from pathlib import Path
 
 from deskenv import StationAccount, config_for, resident_mail
 from servers import Dovecot
+from test_idle import Wakes
 
 from maildesk.config.settings import Station
 from maildesk.intake.watcher import CONNECTORS, Watchers
@@ -23,26 +24,6 @@ from maildesk.outages import Outages
 
 STATIONS = 40
 DEADLINE = 60  # seconds for all of them to connect, on a shared 2-core machine
-
-
-class Wakes:
-    def __init__(self) -> None:
-        self.seen: list[tuple[str, str]] = []
-        self.cond = threading.Condition()
-
-    def __call__(self, code: str, why: str) -> None:
-        with self.cond:
-            self.seen.append((code, why))
-            self.cond.notify_all()
-
-    def woken(self, why: str) -> set[str]:
-        with self.cond:
-            return {code for code, reason in self.seen if reason == why}
-
-    def wait(self, code: str, why: str, count: int = 1) -> None:
-        with self.cond:
-            assert self.cond.wait_for(lambda: self.seen.count((code, why)) >= count,
-                                      DEADLINE), f"no {why!r} for {code}"
 
 
 def stations_on(server: Dovecot, directory: Path, count: int) -> list[Station]:
@@ -57,7 +38,7 @@ def stations_on(server: Dovecot, directory: Path, count: int) -> list[Station]:
 
 @contextmanager
 def watching(stations: list[Station]) -> Iterator[tuple[Watchers, Wakes, Outages]]:
-    wakes, outages = Wakes(), Outages()
+    wakes, outages = Wakes(DEADLINE), Outages()
     watchers = Watchers(wakes, outages)
     watchers.start()
     for station in stations:
@@ -90,11 +71,11 @@ def test_many_stations_few_threads_and_a_mail_to_any_wakes_that_one(tmp_path, do
         all_idling(watchers, stations)
         assert threading.active_count() - before == 1 + CONNECTORS
         for station in stations:
-            wakes.wait(station.code, "IDLE connected")
+            wakes.wait("IDLE connected", code=station.code)
         chosen = random.Random(14).sample(stations, 6)
         for n, station in enumerate(chosen):
             dovecot.append(station.imap.user, complaint(station, f"many-{n}"))
-            wakes.wait(station.code, "IDLE reports new mail")
+            wakes.wait("IDLE reports new mail", code=station.code)
         assert wakes.woken("IDLE reports new mail") == {s.code for s in chosen}
         assert wakes.woken("IDLE connection lost") == set()
 
@@ -108,13 +89,13 @@ def test_dropped_connections_come_back_and_still_wake(tmp_path):
             server.pause()
             assert watchers.wait_for(lambda: not watchers.idling, DEADLINE)
             for station in stations:
-                wakes.wait(station.code, "IDLE connection lost")
+                wakes.wait("IDLE connection lost", code=station.code)
             server.resume()
             all_idling(watchers, stations, connections=2)
             assert outages.down() == []
             target = stations[3]
             server.append(target.imap.user, complaint(target, "after-restart"))
-            wakes.wait(target.code, "IDLE reports new mail")
+            wakes.wait("IDLE reports new mail", code=target.code)
     finally:
         server.stop()
 
@@ -144,7 +125,7 @@ def test_renewing_idle_keeps_every_connection(tmp_path, dovecot):
     rounds each, every station is still on its first connection, and mail still wakes."""
     stations = stations_on(dovecot, tmp_path, 8)
     codes = {s.code for s in stations}
-    wakes, outages = Wakes(), Outages()
+    wakes, outages = Wakes(DEADLINE), Outages()
     watchers = Watchers(wakes, outages, idle_seconds=0.3)
     watchers.start()
     try:
@@ -154,7 +135,7 @@ def test_renewing_idle_keeps_every_connection(tmp_path, dovecot):
                                  DEADLINE), watchers.renewals
         all_idling(watchers, stations)
         dovecot.append(stations[0].imap.user, complaint(stations[0], "renew"))
-        wakes.wait(stations[0].code, "IDLE reports new mail")
+        wakes.wait("IDLE reports new mail", code=stations[0].code)
         assert wakes.woken("IDLE connection lost") == set()
     finally:
         watchers.stop()
