@@ -301,6 +301,22 @@ class SmtpRecorder:
             self._logins.append(login)
         return AuthResult(success=True)
 
+    def wait_until_quiet(self, timeout: float = 10) -> None:
+        """Block until every client connection has ended (each handler is done): what a client
+        that was killed had sent is now recorded, or never will be."""
+        controller = self._controller
+        if controller is None:
+            return
+
+        async def quiet() -> None:
+            tasks = [task for smtp in list(controller.connections)
+                     if (task := getattr(smtp, "_handler_coroutine", None)) is not None
+                     and not task.done()]
+            if tasks:
+                await asyncio.wait(tasks, timeout=timeout)
+
+        asyncio.run_coroutine_threadsafe(quiet(), controller.loop).result(timeout + 5)
+
     # -- what arrived --------------------------------------------------------------------------
 
     def _record(self, message: Received) -> None:

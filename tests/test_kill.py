@@ -101,6 +101,9 @@ def run_with_kills(tmp_path, dovecot: Dovecot, smtp: SmtpRecorder, mails: int, k
             raise
         finally:
             daemon.kill()
+        # The server may still be reading what the killed daemon wrote last: the boundary of
+        # this run is taken once every one of its connections has ended.
+        smtp.wait_until_quiet(DEADLINE)
         run.kills += 1
         run.moments[moment] += 1
         boundaries.append(len(smtp.messages))

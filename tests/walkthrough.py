@@ -19,6 +19,7 @@ user `maildesk` with adduser):
 
 from __future__ import annotations
 
+import json
 import os
 import pwd
 import re
@@ -375,8 +376,10 @@ class Walkthrough:
         # immutable: reading it must not leave files of this user's in the service's folders
         db = sqlite3.connect(f"file:{backup / 'maildesk.db'}?immutable=1", uri=True)
         self.in_backup = {a for (a,) in db.execute("SELECT from_addr FROM messages")}
-        self.pending_in_backup = {a for (a,) in db.execute(
-            "SELECT rcpt_to FROM outbox WHERE status = 'pending' AND kind = 'ack'")}
+        # rcpt_to is a JSON list of addresses
+        self.pending_in_backup = {a for (rcpts,) in db.execute(
+            "SELECT rcpt_to FROM outbox WHERE status = 'pending' AND kind = 'ack'")
+            for a in json.loads(rcpts)}
         db.close()
         senders = [s for s, _ in self.stream]
         inside = [s for s in senders if s in self.in_backup]
