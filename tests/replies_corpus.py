@@ -44,14 +44,21 @@ class Case:
 def load(part: str) -> list[Case]:
     cases = []
     for folder in PARTS[part]:
-        directory = REPLIES / folder if folder else REPLIES
-        expected = json.loads((directory / "expected.json").read_text("utf-8"))
-        for name, entry in sorted(expected.items()):
-            client = (entry["client"].split()[0].lower().replace(".", "").split("/")[0]
-                      if "typed" in entry else _client_of(name))
-            cases.append(Case(part, folder or ".", directory / name, client,
-                              entry.get("language") or _language_of(name),
-                              entry.get("typed", entry.get("visible", ""))))
+        cases += load_folder(REPLIES / folder if folder else REPLIES, part, folder or ".")
+    return cases
+
+
+def load_folder(directory: Path, part: str = "outside", folder: str = ".") -> list[Case]:
+    """The cases of one folder holding .eml files and an expected.json (also a set from
+    outside the repository: bench/replies.py --measure DIR)."""
+    expected = json.loads((directory / "expected.json").read_text("utf-8"))
+    cases = []
+    for name, entry in sorted(expected.items()):
+        client = (entry["client"].split()[0].lower().replace(".", "").split("/")[0]
+                  if "typed" in entry else _client_of(name))
+        cases.append(Case(part, folder, directory / name, client,
+                          entry.get("language") or _language_of(name),
+                          entry.get("typed", entry.get("visible", ""))))
     return cases
 
 
