@@ -20,7 +20,9 @@ Layers, each cutting where it sees the thread begin (the earliest cut wins):
 Signatures are cut only where clearly one: "-- ", a client's footer line ("Sent from my
 iPhone", "Gesendet von Outlook für Android"), a sign-off followed only by a short name
 block, a short "-Name" last line, or the sender's own name standing alone at the end.
-Never above a command line.  The typed text keeps its indentation and lists.
+Never above a command line.  A legal notice ends the text first (mail.disclaimers).  Lines a
+client wrapped are joined back first (mail.flowed).  The typed text keeps its indentation
+and lists.
 """
 from __future__ import annotations
 
@@ -34,9 +36,10 @@ from mailparser_reply import EmailMessage
 
 from maildesk.mail import quote_headers as qh
 from maildesk.mail.disclaimers import disclaimer_start
+from maildesk.mail.flowed import FlowMode, flow_mode, unwrap
 from maildesk.mail.html_quotes import typed_html_text
 from maildesk.mail.own_mail import OwnMailLookup, own_mail_start
-from maildesk.mail.parse import ParsedMail, header_values
+from maildesk.mail.parse import ParsedMail
 from maildesk.mail.signatures import learned_tails, signature_start
 
 # The library's regexes are not linear on pathological lines; it only ever sees this much.
@@ -50,7 +53,6 @@ _FOOTER_WIDTH = 120
 _NAME_WIDTH = 40  # a name, rank or phone line under a footer
 _INNER_QUOTE_LINES = 4  # ">" lines an officer quotes inside a note, typed text above and below
 _INNER_QUOTES = 2  # ... at most this many times; more is an interleaved reply (_interleaved)
-_FLOW_WIDTH = 72  # format=flowed clients (Thunderbird) wrap here, counting the soft space
 
 _INVISIBLE = dict.fromkeys(map(ord, "\u200b\u200e\u200f\u2060\ufeff\u00ad"))  # keep ZWJ/ZWNJ
 _SPACES = re.compile(r"[\u00a0\u2000-\u200a\u202f\u205f\u3000]")
@@ -58,7 +60,6 @@ _SPACES = re.compile(r"[\u00a0\u2000-\u200a\u202f\u205f\u3000]")
 _QUOTED = re.compile(r"^>(?:[\s>]|$)")  # "> text", ">>", ">"; but ">50 people" is a note
 _RULE = re.compile(r"[_-]{32,}")
 _COMMAND_LIKE = re.compile(r"^[#＃]\s?[^\W\d_]")
-_LIST_ITEM = re.compile(r"^(?:[-*•–]\s|\d{1,3}[.)]\s)")
 _HAS_TIME_OR_ADDRESS = qh.TIME_OR_ADDRESS
 
 # First line of an attribution: "On ...", Zoho's "---- On ...", a weekday or date in the
@@ -92,7 +93,7 @@ def typed_reply(mail: ParsedMail, own_mail_lookup: OwnMailLookup | None = None,
         above = typed_html_text(mail.html)
         if above is not None:
             text = above
-    flowed = _flowed(mail)
+    flowed = flow_mode(mail)
     tails = learned_tails(earlier_replies, lambda t: _earlier_typed(t, mail.from_name))
     return _typed(text, own, mail.from_name, flowed, tails)
 
@@ -103,11 +104,11 @@ def visible_reply(text: str) -> str:
     return _typed(text, [], "", "")
 
 
-def _typed(text: str, own: Sequence[str], sender_name: str, flowed: str,
+def _typed(text: str, own: Sequence[str], sender_name: str, flowed: FlowMode,
            tails: Sequence[tuple[str, ...]] = ()) -> str:
     raw = _clean_lines(text)
     if flowed:
-        raw = _unflow(raw, commands_only=flowed == "declared")
+        raw = unwrap(raw, commands_only=flowed == "declared")
     kept = _trimmed(_visible(raw, own, sender_name, allow_bottom_post=True))
     learned = signature_start(kept, tails)
     if learned < len(kept):
@@ -128,38 +129,6 @@ def _trimmed(kept: list[str]) -> list[str]:
     start = next((i for i, line in enumerate(kept) if line.strip()), len(kept))
     end = max((i + 1 for i, line in enumerate(kept) if line.strip()), default=start)
     return kept[start:end]
-
-
-def _flowed(mail: ParsedMail) -> str:
-    """"declared": format=flowed, whose soft breaks parse_mail joined already, all but the one
-    after a command line; "guessed": Thunderbird without it, wrapped at _FLOW_WIDTH; "": neither."""
-    if mail.from_html:
-        return ""
-    content_type = " ".join(header_values(mail, "content-type")).lower()
-    agent = " ".join(header_values(mail, "user-agent") + header_values(mail, "x-mailer"))
-    if "format=flowed" in content_type:
-        return "declared"
-    return "guessed" if "thunderbird" in agent.lower() else ""
-
-
-def _unflow(lines: list[str], commands_only: bool) -> list[str]:
-    """Join the lines a flowing client wrapped: the next word did not fit in _FLOW_WIDTH.
-    ``commands_only``: the other lines' breaks were typed (a format=flowed mail marks its soft
-    breaks, and parse_mail joined them), only a wrapped command line is joined here."""
-    out: list[str] = []
-    prev = ""  # the last line as the client wrote it, before joining
-    for line in lines:
-        word = line.split(" ", 1)[0]
-        if (out and prev.strip() and line.strip() and not prev.startswith(">")
-                and (not commands_only or _COMMAND_LIKE.match(prev))
-                and not line[:1].isspace() and not line.startswith(">")
-                and not _LIST_ITEM.match(line) and not _COMMAND_LIKE.match(line)
-                and len(prev) + 1 + len(word) >= _FLOW_WIDTH and len(prev) <= _FLOW_WIDTH + 6):
-            out[-1] = f"{out[-1]} {line}"
-        else:
-            out.append(line)
-        prev = line
-    return out
 
 
 def _clean_lines(text: str) -> list[str]:
