@@ -149,3 +149,35 @@ def test_a_sent_from_sentence_as_the_last_line_stays(line: str) -> None:
 )
 def test_client_footers_naming_a_product_are_cut(footer: str) -> None:
     assert visible_reply(f"#progress Cycle found.\n\n{footer}") == "#progress Cycle found."
+
+
+# --------------------------------------------------------------------------- localised footers
+
+
+@pytest.mark.parametrize(
+    "footer",
+    ["Android के लिए Outlook प्राप्त करें", "iOS এর জন্য Outlook পান", "Android साठी Outlook मिळवा",
+     "iOS के लिए Outlook डाउनलोड करें।"],
+)
+def test_a_localised_get_outlook_footer_is_cut(footer: str) -> None:
+    text = (f"#progress Team at Joka.\n\n{footer}\n" + "_" * 32
+            + "\nप्रेषक: Tollygunge PS <tollygunge.ps@example.in>\nविषय: Cycle stolen\n\nhello")
+    assert visible_reply(text) == "#progress Team at Joka."
+
+
+@pytest.mark.parametrize("line", ["फोटो Gmail पर भेज दी है", "Outlook नहीं खुल रहा, Gmail से भेजा"])
+def test_a_typed_indian_language_line_naming_one_client_stays(line: str) -> None:
+    text = f"#progress Photos of the cycle received.\n{line}"
+    assert visible_reply(text) == text
+
+
+def test_outlook_mobile_marks_its_html_signature() -> None:
+    raw = ("From: SI Basu <si.basu@example.in>\nTo: tollygunge.ps@example.in\n"
+           "Subject: Re: [TLG-2612-0042] Cycle stolen\nMIME-Version: 1.0\n"
+           "Content-Type: text/html; charset=utf-8\n\n"
+           '<html><body><div dir="auto">#close Cycle returned.</div>'
+           '<div id="ms-outlook-mobile-signature" dir="auto">Android ke liye '
+           '<a href="https://aka.ms/x">Outlook</a> paayein</div>'
+           '<hr style="display:inline-block;width:98%"><div id="divRplyFwdMsg">'
+           "<b>From:</b> Tollygunge PS</div><div>#transfer NOTE</div></body></html>")
+    assert typed_reply(parse_mail(raw.encode("utf-8"))) == "#close Cycle returned."

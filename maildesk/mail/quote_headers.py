@@ -133,6 +133,15 @@ PRODUCT_NAME = re.compile(
     r"|device|mail|email))*$"
 )
 
+# A footer in the words of a Hindi, Bengali or Marathi UI that names the client and its
+# platform in Latin letters ("Android के लिए Outlook प्राप्त करें", "iOS এর জন্য Outlook পান"):
+# two product names and, besides them, only words of another script.
+_NAME = rf"(?:{_CLIENT_NAMES}|iOS)"
+LOCAL_FOOTER = re.compile(
+    rf"^(?=.{{0,80}}$)(?=.*{_NAME}.*\s{_NAME}(?:\s|$))"
+    rf"(?:{_NAME}|[^\x00-\x7f\s]+)(?:\s+(?:{_NAME}|[^\x00-\x7f\s]+))*[।.]?$"
+)
+
 # The part of a client footer around its link: "Sent from Mail<https://...> for Windows".
 # "Sent with [Proton Mail](https://...)" and "Get Outlook for Android (https://...)" too.
 FOOTER_LINK = re.compile(

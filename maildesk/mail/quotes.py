@@ -464,6 +464,8 @@ def _is_footer(line: str) -> bool:
     if len(line) > _FOOTER_WIDTH * 3:
         return False
     bare = qh.FOOTER_LINK.sub(lambda m: m.group(1) or "", line).strip()
+    if qh.LOCAL_FOOTER.match(bare):
+        return True
     if not qh.CLIENT_FOOTER.match(bare):
         return False
     # "Sent from <place> ..." is a sentence unless it names a product or links to one.
