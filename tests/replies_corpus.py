@@ -15,7 +15,8 @@ from maildesk.mail.quotes import typed_reply
 
 REPLIES = Path(__file__).parent / "mail" / "replies"
 # Folders of each part; every folder has an expected.json of name -> {"visible"|"typed", ...}.
-PARTS = {"dev": ("", "clients", "desk/dev", "shapes"), "heldout": ("heldout", "desk/heldout")}
+PARTS = {"dev": ("", "clients", "desk/dev", "shapes", "shapes2"),
+         "heldout": ("heldout", "desk/heldout")}
 
 # Older fixtures name their language in the file name (gmail_web_german.eml) or not at all.
 _LANGUAGE_WORDS = {

@@ -7,7 +7,8 @@ language; in the HTML each client marks it: Gmail's ``gmail_quote``, Outlook's
 ``<blockquote type="cite">``, Zoho's ``zmail_extra``, Zimbra's ``zwchr``/``__QUOTED_TEXT__``,
 ProtonMail's ``protonmail_quote``, BlackBerry's ``_persistentHeader``, AOL's ``AOLMsgPart``.
 The container and everything after it are dropped; a signature the client marks
-(``gmail_signature``, ``moz-signature``, Outlook on the web's ``Signature``) is dropped too.
+(``gmail_signature``, ``moz-signature``, Outlook on the web's ``Signature``, Outlook
+mobile's ``ms-outlook-mobile-signature``) is dropped too.
 """
 
 from __future__ import annotations
@@ -46,7 +47,7 @@ _QUOTE_XPATH = etree.XPath(
 _SIGNATURE_XPATH = etree.XPath(
     "//*[contains(concat(' ', normalize-space(@class), ' '), ' gmail_signature ')"
     " or contains(concat(' ', normalize-space(@class), ' '), ' moz-signature ')"
-    " or @id = 'Signature' or @id = 'x_Signature']"
+    " or @id = 'Signature' or @id = 'x_Signature' or @id = 'ms-outlook-mobile-signature']"
 )
 _HR_BEFORE = re.compile(r"display:\s*inline-block|width:\s*98%", re.IGNORECASE)
 _XML_DECL = re.compile(r"^\s*<\?xml[^>]*\?>", re.IGNORECASE)

@@ -23,6 +23,9 @@ WROTE = re.compile(
     r"|のメッセージ|書きました|(?:ने|नें)\s+लिखा|(?:ने|यांनी)\s+लिहिले|লিখে(?:ছেন|ছে)"
 )
 ATTRIBUTION_END = re.compile(r"(?::|-{2,}|：)\s*$")
+# Rediffmail ends its attribution with the verb and no colon ("On Thu, 03 Dec 2026 10:15:22
+# +0530 Behala PS wrote"); quotes.py takes it only with a blank line or a quote below.
+WROTE_END = re.compile(rf"(?:{WROTE.pattern[4:]})\s*$", re.IGNORECASE)
 # "wrote:" followed by the quote on the same line, as Yahoo for Android writes it.
 WROTE_THEN_QUOTE = re.compile(rf"(?:{WROTE.pattern[4:]})\s*(?:[:：]|-{{2,}})", re.IGNORECASE)
 
@@ -116,6 +119,29 @@ CLIENT_FOOTER = re.compile(
     r"|থেকে\s+(?:পাঠানো|প্রেরিত)(?:\s+হয়েছে)?|(?:वरून|मधून|द्वारे)\s+पाठवले(?:ले)?(?:\s+आहे)?)[।.]?"
     r")[.!]?\s*(?:<[^>\s]{1,300}>)?(?:\s+[\w'’.-]+(?:\s+[\w'’.-]+){0,4})?[.!]?$"
 )
+# "Sent with/using/via X" is a footer when X starts with a product's name, capitalised ("Spark",
+# "Proton Mail secure email", "iPhone").  "Sent from X" may name a place, so X must read as
+# a product's name all through: capitalised words and the few lower-case words product names
+# take ("Yahoo Mail on Android", "Mail for Windows 10"); "Sent from home after duty." and "Sent
+# from Sakherbazar bus stop itself" are sentences.  "Sent from my ..." and "Sent via the
+# <client> ..." have rules of their own.
+SENT_VIA = re.compile(r"(?i)^sent\s+(from|with|using|via)\s+(?!my\s|the\s)(.{1,120}?)[.!]?$")
+_PRODUCT_WORD = r"(?:[A-Z0-9]|[a-z][A-Z])[\w'’&.+®™-]*"
+PRODUCT_START = re.compile(rf"^{_PRODUCT_WORD}(?:\s|$)")
+PRODUCT_NAME = re.compile(
+    rf"^{_PRODUCT_WORD}(?:\s+(?:{_PRODUCT_WORD}|for|on|mobile|app|phone|tablet|smartphone"
+    r"|device|mail|email))*$"
+)
+
+# A footer in the words of a Hindi, Bengali or Marathi UI that names the client and its
+# platform in Latin letters ("Android के लिए Outlook प्राप्त करें", "iOS এর জন্য Outlook পান"):
+# two product names and, besides them, only words of another script.
+_NAME = rf"(?:{_CLIENT_NAMES}|iOS)"
+LOCAL_FOOTER = re.compile(
+    rf"^(?=.{{0,80}}$)(?=.*{_NAME}.*\s{_NAME}(?:\s|$))"
+    rf"(?:{_NAME}|[^\x00-\x7f\s]+)(?:\s+(?:{_NAME}|[^\x00-\x7f\s]+))*[।.]?$"
+)
+
 # The part of a client footer around its link: "Sent from Mail<https://...> for Windows".
 # "Sent with [Proton Mail](https://...)" and "Get Outlook for Android (https://...)" too.
 FOOTER_LINK = re.compile(
@@ -142,6 +168,9 @@ DISCLAIMER = re.compile(
     r"|^\W{0,3}please\s+(?:consider\s+the\s+environment|don'?t\s+print|do\s+not\s+print)"
     r"|^\W{0,3}(?:save\s+paper|think\s+before\s+you\s+print)"
 )
+
+# A line of one repeated mark that frames a government or office notice ("*****...", "=====").
+FRAME = re.compile(r"^([*=#~])\1{9,}$")
 
 # Sign-offs standing alone on a line, English and the languages above.
 SIGN_OFF = re.compile(

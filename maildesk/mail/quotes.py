@@ -20,7 +20,9 @@ Layers, each cutting where it sees the thread begin (the earliest cut wins):
 Signatures are cut only where clearly one: "-- ", a client's footer line ("Sent from my
 iPhone", "Gesendet von Outlook für Android"), a sign-off followed only by a short name
 block, a short "-Name" last line, or the sender's own name standing alone at the end.
-Never above a command line.  The typed text keeps its indentation and lists.
+Never above a command line.  A legal notice ends the text first (mail.disclaimers).  Lines a
+client wrapped are joined back first (mail.flowed).  The typed text keeps its indentation
+and lists.
 """
 from __future__ import annotations
 
@@ -33,9 +35,11 @@ from functools import lru_cache
 from mailparser_reply import EmailMessage
 
 from maildesk.mail import quote_headers as qh
+from maildesk.mail.disclaimers import disclaimer_start
+from maildesk.mail.flowed import FlowMode, flow_mode, unwrap
 from maildesk.mail.html_quotes import typed_html_text
 from maildesk.mail.own_mail import OwnMailLookup, own_mail_start
-from maildesk.mail.parse import ParsedMail, header_values
+from maildesk.mail.parse import ParsedMail
 from maildesk.mail.signatures import learned_tails, signature_start
 
 # The library's regexes are not linear on pathological lines; it only ever sees this much.
@@ -49,7 +53,6 @@ _FOOTER_WIDTH = 120
 _NAME_WIDTH = 40  # a name, rank or phone line under a footer
 _INNER_QUOTE_LINES = 4  # ">" lines an officer quotes inside a note, typed text above and below
 _INNER_QUOTES = 2  # ... at most this many times; more is an interleaved reply (_interleaved)
-_FLOW_WIDTH = 72  # format=flowed clients (Thunderbird) wrap here, counting the soft space
 
 _INVISIBLE = dict.fromkeys(map(ord, "\u200b\u200e\u200f\u2060\ufeff\u00ad"))  # keep ZWJ/ZWNJ
 _SPACES = re.compile(r"[\u00a0\u2000-\u200a\u202f\u205f\u3000]")
@@ -57,7 +60,6 @@ _SPACES = re.compile(r"[\u00a0\u2000-\u200a\u202f\u205f\u3000]")
 _QUOTED = re.compile(r"^>(?:[\s>]|$)")  # "> text", ">>", ">"; but ">50 people" is a note
 _RULE = re.compile(r"[_-]{32,}")
 _COMMAND_LIKE = re.compile(r"^[#＃]\s?[^\W\d_]")
-_LIST_ITEM = re.compile(r"^(?:[-*•–]\s|\d{1,3}[.)]\s)")
 _HAS_TIME_OR_ADDRESS = qh.TIME_OR_ADDRESS
 
 # First line of an attribution: "On ...", Zoho's "---- On ...", a weekday or date in the
@@ -91,7 +93,7 @@ def typed_reply(mail: ParsedMail, own_mail_lookup: OwnMailLookup | None = None,
         above = typed_html_text(mail.html)
         if above is not None:
             text = above
-    flowed = _is_flowed(mail)
+    flowed = flow_mode(mail)
     tails = learned_tails(earlier_replies, lambda t: _earlier_typed(t, mail.from_name))
     return _typed(text, own, mail.from_name, flowed, tails)
 
@@ -99,14 +101,14 @@ def typed_reply(mail: ParsedMail, own_mail_lookup: OwnMailLookup | None = None,
 def visible_reply(text: str) -> str:
     """Only what the sender typed in a plain text: no quoted thread, attribution, client or
     officer signature."""
-    return _typed(text, [], "", False)
+    return _typed(text, [], "", "")
 
 
-def _typed(text: str, own: Sequence[str], sender_name: str, flowed: bool,
+def _typed(text: str, own: Sequence[str], sender_name: str, flowed: FlowMode,
            tails: Sequence[tuple[str, ...]] = ()) -> str:
     raw = _clean_lines(text)
     if flowed:
-        raw = _unflow(raw)
+        raw = unwrap(raw, commands_only=flowed == "declared")
     kept = _trimmed(_visible(raw, own, sender_name, allow_bottom_post=True))
     learned = signature_start(kept, tails)
     if learned < len(kept):
@@ -120,39 +122,13 @@ def _typed(text: str, own: Sequence[str], sender_name: str, flowed: bool,
 def _earlier_typed(text: str, sender_name: str) -> str:
     """An earlier reply's typed text: sorting reads a mail several times, each time with the
     same earlier replies."""
-    return _typed(text, [], sender_name, False)
+    return _typed(text, [], sender_name, "")
 
 
 def _trimmed(kept: list[str]) -> list[str]:
     start = next((i for i, line in enumerate(kept) if line.strip()), len(kept))
     end = max((i + 1 for i, line in enumerate(kept) if line.strip()), default=start)
     return kept[start:end]
-
-
-def _is_flowed(mail: ParsedMail) -> bool:
-    if mail.from_html:
-        return False
-    content_type = " ".join(header_values(mail, "content-type")).lower()
-    agent = " ".join(header_values(mail, "user-agent") + header_values(mail, "x-mailer"))
-    return "format=flowed" in content_type or "thunderbird" in agent.lower()
-
-
-def _unflow(lines: list[str]) -> list[str]:
-    """Join the lines a format=flowed client wrapped: the next word did not fit in
-    _FLOW_WIDTH (the trailing spaces that mark soft breaks are gone after parsing)."""
-    out: list[str] = []
-    prev = ""  # the last line as the client wrote it, before joining
-    for line in lines:
-        word = line.split(" ", 1)[0]
-        if (out and prev.strip() and line.strip() and not prev.startswith(">")
-                and not line[:1].isspace() and not line.startswith(">")
-                and not _LIST_ITEM.match(line) and not _COMMAND_LIKE.match(line)
-                and len(prev) + 1 + len(word) >= _FLOW_WIDTH and len(prev) <= _FLOW_WIDTH + 6):
-            out[-1] = f"{out[-1]} {line}"
-        else:
-            out.append(line)
-        prev = line
-    return out
 
 
 def _clean_lines(text: str) -> list[str]:
@@ -228,7 +204,7 @@ def _answers_between(raw: list[str], lines: list[str], quote: int) -> list[str]:
 def _without_signature(raw: list[str], top: list[str], sender_name: str) -> list[str]:
     """The typed lines less a signature; a "PS:" paragraph under the signature stays.  A
     disclaimer ends the text first, so the signature above it is found as the last lines."""
-    notice = _disclaimer_start(top)
+    notice = disclaimer_start(top, _typed_start(top))
     raw, top = raw[:notice], top[:notice]
     ps = next((i for i, line in enumerate(top) if _PS.match(line)), None)
     if ps is not None and ps > 0:
@@ -238,13 +214,11 @@ def _without_signature(raw: list[str], top: list[str], sender_name: str) -> list
     return raw[: _signature_start(top, sender_name)]
 
 
-def _disclaimer_start(top: list[str]) -> int:
-    """First line of a legal or "don't print" notice below the last command and the first
-    typed line, len(top) if none."""
+def _typed_start(top: list[str]) -> int:
+    """The line below the last command and the first typed line: where boilerplate may begin."""
     last_command = max((i for i, line in enumerate(top) if _COMMAND_LIKE.match(line)), default=-1)
     first_text = next((i for i, line in enumerate(top) if line), len(top))
-    return next((i for i in range(max(last_command, first_text) + 1, len(top))
-                 if qh.DISCLAIMER.match(top[i])), len(top))
+    return max(last_command, first_text) + 1
 
 
 # --------------------------------------------------------------------------- quote start
@@ -267,7 +241,11 @@ def _own_quote_start(lines: list[str]) -> int:
         if qh.FROM_LINE.match(line) and _fields_follow(lines, i):
             return i
         head = line[:_LIB_MAX_LINE]
-        # Every attribution has a ":" or "--" (a cheap test before the long patterns).
+        if qh.WROTE_END.search(head) and _quote_below(lines, i):
+            start = _attribution_start(lines, i)
+            if start is not None:
+                return start
+        # Every other attribution has a ":" or "--" (a cheap test before the long patterns).
         if not (":" in head or "：" in head or "--" in head):
             continue
         if qh.ATTRIBUTION_END.search(head) or qh.WROTE_THEN_QUOTE.search(head):
@@ -295,6 +273,16 @@ def _quote_inside_note(lines: list[str], i: int) -> int | None:
     if qh.FROM_LINE.match(below) or qh.ATTRIBUTION_END.search(below[:_LIB_MAX_LINE]):
         return None  # the next quote begins: this one was the thread
     return end
+
+
+def _quote_below(lines: list[str], i: int) -> bool:
+    """An attribution without a colon ends its paragraph: a blank line, a ">" line or the end
+    of the text follows ("... the resident wrote" goes on in the next line of a sentence)."""
+    return i + 1 >= len(lines) or not lines[i + 1] or _is_quoted(lines, i + 1)
+
+
+def _ends_attribution(line: str) -> bool:
+    return line.endswith((":", "：")) or bool(qh.WROTE_END.search(line[:_LIB_MAX_LINE]))
 
 
 def _is_separator(line: str) -> bool:
@@ -342,7 +330,7 @@ def _attribution_above(lines: list[str], quote: int) -> int:
     i = quote - 1
     if i >= 0 and not lines[i]:
         i -= 1
-    if i < 0 or not (lines[i].endswith(":") or lines[i].endswith("：")):
+    if i < 0 or not _ends_attribution(lines[i]):
         return quote
     start = _paragraph_start(lines, i)
     joined = " ".join(lines[start : i + 1])
@@ -380,7 +368,7 @@ def _dangling_attribution(top: list[str]) -> int:
     end = len(top)
     while end and not top[end - 1]:
         end -= 1
-    if not end or not (top[end - 1].endswith(":") or top[end - 1].endswith("：")):
+    if not end or not _ends_attribution(top[end - 1]):
         return len(top)
     start = _paragraph_start(top, end - 1)
     joined = " ".join(top[start:end])
@@ -473,8 +461,19 @@ def _signature_start(top: list[str], sender_name: str) -> int:
 
 
 def _is_footer(line: str) -> bool:
-    return len(line) <= _FOOTER_WIDTH * 3 and bool(
-        qh.CLIENT_FOOTER.match(qh.FOOTER_LINK.sub(lambda m: m.group(1) or "", line).strip()))
+    if len(line) > _FOOTER_WIDTH * 3:
+        return False
+    bare = qh.FOOTER_LINK.sub(lambda m: m.group(1) or "", line).strip()
+    if qh.LOCAL_FOOTER.match(bare):
+        return True
+    if not qh.CLIENT_FOOTER.match(bare):
+        return False
+    # "Sent from <place> ..." is a sentence unless it names a product or links to one.
+    named = qh.SENT_VIA.match(bare)
+    if named is None or bare != line.strip():
+        return True
+    product = qh.PRODUCT_NAME if named.group(1).lower() == "from" else qh.PRODUCT_START
+    return bool(product.match(named.group(2)))
 
 
 def _ends_the_text(top: list[str]) -> list[bool]:
