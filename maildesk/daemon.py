@@ -105,7 +105,12 @@ class Daemon:
         self.watched: set[str] = set()
         self.loop: asyncio.AbstractEventLoop | None = None
         self.stopped: asyncio.Event | None = None
-        self.sending = asyncio.Lock()
+        # The outbox drains each station on its own (a quiet station's acknowledgement never
+        # waits for another station's backlog), at most one drain per station, and all of
+        # them share one window: at most one mail accepted but not recorded at a crash.
+        self.draining: dict[str, asyncio.Task] = {}
+        self.drain_again: set[str] = set()  # stations asked for while their drain ran
+        self.window = asyncio.Lock()
         self.heartbeat = Heartbeat()
         self.watchdog_task: asyncio.Task | None = None
         self.outages = Outages()
@@ -159,8 +164,8 @@ class Daemon:
                     self.pool, self._pass_in_thread, station, loop)
                 log.debug("station %s: INBOX checked, %d taken in", code, result.fetched)
                 self._after_pass(station, result)
-                if result.fetched:
-                    await self.send()
+                # Its batches were sent by after_batch's drains: the pass goes round again
+                # at once for the mail that arrived meanwhile, without waiting for them.
                 if code not in self.wanted or result.error:
                     return
         except Exception as exc:  # noqa: BLE001 - the runner loop: log, the next run tries again
@@ -268,25 +273,53 @@ class Daemon:
         self.start_send()
 
     def start_send(self) -> None:
-        """Drain the outbox in a task of our own (see start_pass), unless a drain runs."""
-        if not self.stop.is_set() and not self.sending.locked():
+        """Drain the outbox in a task of our own (see start_pass)."""
+        if not self.stop.is_set():
             task = asyncio.create_task(self.send())
             self.running[f"outbox-{id(task)}"] = task
             task.add_done_callback(lambda t: self.running.pop(f"outbox-{id(t)}", None))
 
     async def send(self) -> None:
-        # One drain at a time: two drains reading the same due rows would send them twice.
-        async with self.sending:
-            try:
-                result = await drain_outbox(self.desk, outages=self.outages)
-            except Exception:  # noqa: BLE001 - the rows stay pending for the next drain
-                log.exception("outbox: drain failed")
-                return
-        if result.sent or result.failed:
-            log.info("outbox: %d sent, %d to retry, %d failed", result.sent, result.retrying,
-                     result.failed)
+        """Drain every station with mail due, each in its own drain; return when they are
+        done. A station whose drain is running is drained once more after it: the drain may
+        have read its rows before the new mail was queued."""
+        try:
+            codes = await asyncio.to_thread(self.desk.store.due_stations)
+        except Exception:  # noqa: BLE001 - the rows stay pending for the next drain
+            log.exception("outbox: reading what is due failed")
+            return
+        drains = []
+        for code in codes:
+            task = self.draining.get(code)
+            if task is None:
+                task = self.draining[code] = asyncio.create_task(self._drain_station(code))
+            else:
+                self.drain_again.add(code)
+            drains.append(task)
+        await asyncio.gather(*drains)
         if self.outages.down("smtp "):
             self._probe("smtp", self._probe_smtp())
+
+    async def _drain_station(self, code: str) -> None:
+        # Never two drains of one station: two drains reading the same due rows would send
+        # them twice. self.draining names this one until it returns.
+        try:
+            while True:
+                self.drain_again.discard(code)
+                try:
+                    result = await drain_outbox(self.desk, outages=self.outages,
+                                                stations=[code], window=self.window)
+                except Exception:  # noqa: BLE001 - the rows stay pending for the next drain
+                    log.exception("outbox: drain of station %s failed", code)
+                    return
+                if result.sent or result.failed:
+                    log.info("outbox: %d sent, %d to retry, %d failed (station %s)",
+                             result.sent, result.retrying, result.failed, code)
+                if code not in self.drain_again or result.down:
+                    return  # a server that is down is the probe's (_probe_smtp)
+        finally:
+            if self.draining.get(code) is asyncio.current_task():
+                del self.draining[code]
 
     # -- escalation, mailbox health and the morning digest ---------------------------------------
 

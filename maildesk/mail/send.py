@@ -5,7 +5,8 @@ officers. A server that cannot be reached or refuses everything is an outage: it
 as it is (due, in order) and the daemon probes the server until it answers.
 
 At most one duplicate per crash: the step from the server's 250 to DATA to the commit of
-`mark_sent` is taken by one connection at a time (`window`), so a crash can catch only one mail
+`mark_sent` is taken by one connection at a time (`window`, one for all the drains that run
+at once: the daemon drains each station on its own), so a crash can catch only one mail
 accepted but not recorded. Every store call runs in a worker thread: the event loop never
 waits for the database."""
 
@@ -105,10 +106,10 @@ async def _in_thread(func, *args) -> None:  # noqa: ANN001 - any store function
 class _Drain:
     """One drain: the rows of each station in a queue its connections take from in turn."""
 
-    def __init__(self, desk: Desk, down: set[str]) -> None:
+    def __init__(self, desk: Desk, down: set[str], window: asyncio.Lock | None) -> None:
         self.desk, self.down = desk, down
         self.result = SendResult()
-        self.window = asyncio.Lock()
+        self.window = window or asyncio.Lock()
 
     async def station(self, code: str, rows: list[dict]) -> None:
         desk = self.desk
@@ -163,16 +164,24 @@ class _Drain:
 
 
 async def drain_outbox(desk: Desk, limit: int = 1000, outages: Outages | None = None,
-                       tell: bool = True) -> SendResult:
+                       tell: bool = True, stations: list[str] | None = None,
+                       window: asyncio.Lock | None = None) -> SendResult:
     """Send what is due, oldest first, each station over its own connections, stations in
     parallel. With `outages`, a server's outage is reported there, once, and so is its end;
-    without, a server that took nothing is logged (unless `tell` is False)."""
+    without, a server that took nothing is logged (unless `tell` is False).
+
+    `stations` drains only those stations' mail: the daemon drains each station on its own,
+    so that a quiet station's acknowledgement never waits for another station's backlog.
+    Drains running at the same time must share one `window` (at most one duplicate per
+    crash), and must never share a station (its rows would be sent twice)."""
     down = set(outages.down("smtp ")) if outages is not None else set()
-    drain = _Drain(desk, down)
+    if stations is not None:  # the other servers' outages are for their own drains to end
+        down &= {server_key(s.smtp) for s in desk.config.stations if s.code in stations}
+    drain = _Drain(desk, down, window)
     result = drain.result
     skipped: set[str] = set()  # stations whose server went down in this drain
     while True:
-        rows = await asyncio.to_thread(desk.store.due_mail, limit, sorted(skipped))
+        rows = await asyncio.to_thread(desk.store.due_mail, limit, sorted(skipped), stations)
         if rows:
             by_station: dict[str, list[dict]] = defaultdict(list)
             for row in rows:

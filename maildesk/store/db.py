@@ -707,18 +707,27 @@ class Store:
             "created_at": now, "next_attempt_at": now,
         })
 
-    def due_mail(self, limit: int = 100, skip_stations: list[str] | None = None) -> list[Row]:
-        """Pending mail that is due, oldest first; none of `skip_stations`."""
-        skip = list(skip_stations or ())
-        marks = ", ".join("?" for _ in skip)
-        rows = self.query(
-            "SELECT * FROM outbox WHERE status = 'pending' AND next_attempt_at <= ? "
-            f"{f'AND station NOT IN ({marks}) ' if skip else ''}ORDER BY id LIMIT ?",
-            (self.now(), *skip, limit),
-        )
+    def due_mail(self, limit: int = 100, skip_stations: list[str] | None = None,
+                 stations: list[str] | None = None) -> list[Row]:
+        """Pending mail that is due, oldest first; none of `skip_stations`, and only of
+        `stations` when given."""
+        where, params = ["status = 'pending'", "next_attempt_at <= ?"], [self.now()]
+        for names, test in ((skip_stations, "NOT IN"), (stations, "IN")):
+            if names is not None and (names or test == "IN"):
+                where.append(f"station {test} ({', '.join('?' for _ in names)})")
+                params.extend(names)
+        rows = self.query(f"SELECT * FROM outbox WHERE {' AND '.join(where)} ORDER BY id "
+                          f"LIMIT ?", (*params, limit))
         for row in rows:
             row["rcpt_to"] = json.loads(row["rcpt_to"])
         return rows
+
+    def due_stations(self) -> list[str]:
+        """The stations that have pending mail due, in the order of their oldest."""
+        rows = self.query("SELECT station, min(id) AS first FROM outbox WHERE status = "
+                          "'pending' AND next_attempt_at <= ? GROUP BY station ORDER BY first",
+                          (self.now(),))
+        return [r["station"] for r in rows]
 
     def mark_sent(self, outbox_id: int) -> None:
         now = self.now()
