@@ -617,3 +617,22 @@ def test_a_trained_model_scores_its_own_grams() -> None:
         assert model.score(subject, text) == pytest.approx(
             _mean_by_sets(model, subject, text), abs=1e-12)
     assert model.score("", "aag bachao") > 0 > model.score("", "passport verification")
+
+
+@pytest.mark.parametrize(("subject", "text"), [
+    ("Help", "A man with a knife is at our door right now, please come"),
+    ("no", "5 Park Street, no. 12"),  # the number abbreviation next to the " . " between
+    ("I can", "'t breathe, he won't leave"),  # an apostrophe rule next to it
+    ("Chhhild missing", "ccck kk zz qq"),  # repeated letters, ck, z and q next to it
+    ("मदद", "मेरे बेटे को किसी ने उठा लिया, फ़ोन पर फिरौती माँग रहे हैं"),
+    ("ΣΟΣ", "\u0301আমাদের বাড়িতে আগুন 😭🔥"),  # a combining mark first, case folding
+    ("", "ab"),
+])
+def test_the_model_scores_normalised_parts_as_it_scores_the_mail(subject: str, text: str
+                                                                  ) -> None:
+    """The classifier hands the model the parts it has normalised already: the same score as
+    normalising the subject and text together, which is what the model was trained on."""
+    model = load_model()
+    assert model is not None
+    assert model.score_normalised(normalise(subject), normalise(text)) == pytest.approx(
+        model.score(subject, text), abs=1e-12)

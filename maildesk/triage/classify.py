@@ -51,6 +51,7 @@ from dataclasses import dataclass
 from itertools import accumulate
 
 from maildesk.mail.patterns import is_reply_subject
+from maildesk.triage.model import MAX_CHARS as MODEL_CHARS
 from maildesk.triage.normalise import WORD, normalise
 from maildesk.triage.phrases import CONTENT_PRIORITY, Frame, Match, Rules
 
@@ -59,10 +60,12 @@ __all__ = ["Classification", "classify"]
 MAX_SUBJECT_CHARS = 1000
 MAX_REASONS = 12  # phrase reasons shown; the summary line is always added
 
-_SENTENCES = re.compile(r"(\n[ \t\r]*\n)|[.!?]+")  # sentence ends; blank lines captured
-# words, and the marks that end a clause: , ; : ( ) " / and a dash between spaces
-_CLAUSE_MARKS = ',;:()"/-'
-_WORDS_AND_COMMAS = re.compile(rf"{WORD}|[,;:()\"/]|(?<=\s)-+(?=\s)")
+# One scan of a part's normalised text finds its words, the marks that end a clause (, ; : ( )
+# " / and a dash between spaces) and the ends of sentences (. ! ? and blank lines).
+_ITEMS = re.compile(rf"{WORD}|[,;:()\"/]|(?<=\s)-+(?=\s)|\n[ \t\r]*\n|[.!?]+")
+_CLAUSE, _SENTENCE_END, _BLANK_LINE = 1, 2, 3
+_MARKS = dict.fromkeys(',;:()"/-', _CLAUSE) | dict.fromkeys(".!?", _SENTENCE_END) | {
+    "\n": _BLANK_LINE}  # an item's first character -> its kind (words are not listed)
 _REPLY_HEADER = re.compile(
     r"^\s*(?:-{2,}\s*original message\s*-{2,}"
     r"|on\b.{0,300}\bwrote:"
@@ -122,8 +125,9 @@ def _segments(subject: str, text: str, max_chars: int) -> list[tuple[str, int]]:
     return parts
 
 
-def _words(parts: list[tuple[str, int]]) -> _Words:
-    """Cut the parts into words, numbering sentences, clauses and paragraphs."""
+def _words(parts: list[tuple[str, int]], normalised: list[str]) -> _Words:
+    """Cut the parts (their `normalised` texts) into words, numbering sentences, clauses and
+    paragraphs.  A sentence is numbered only if it holds a word."""
     tokens: list[str] = []
     sentence: list[int] = []
     breaks: list[int] = []  # word indexes where a clause starts
@@ -131,31 +135,31 @@ def _words(parts: list[tuple[str, int]]) -> _Words:
     paragraph: list[int] = []  # per sentence
     places: list[int] = []  # per sentence
     sid, pid = 0, 0
-    scan = _WORDS_AND_COMMAS.findall
-    for text, place in parts:
+    kind_of = _MARKS.get
+    add_token, add_sentence = tokens.append, sentence.append
+    for (text, place), norm in zip(parts, normalised, strict=True):
         if not text:
             continue
         pid += 1
         start = len(tokens)
-        pieces = _SENTENCES.split(normalise(text))
-        # pieces alternate: sentence, blank-line separator or None, sentence, ...
-        for k in range(0, len(pieces), 2):
-            items = scan(pieces[k])
-            if items:
-                commas = [i for i, item in enumerate(items) if item[0] in _CLAUSE_MARKS]
-                words = ([item for item in items if item[0] not in _CLAUSE_MARKS]
-                         if commas else items)
-                if words:
+        open_sentence = False  # a sentence with words has begun and not ended
+        for item in _ITEMS.findall(norm):
+            kind = kind_of(item[0])
+            if kind is None:  # a word
+                if not open_sentence:
+                    open_sentence = True
                     sid += 1
-                    base = len(tokens)
                     paragraph.append(pid)
                     places.append(place)
-                    breaks.append(base)
-                    breaks += [base + i - n for n, i in enumerate(commas)]
-                    tokens += words
-                    sentence += [sid] * len(words)
-            if k + 1 < len(pieces) and pieces[k + 1]:
-                pid += 1  # a blank line: a new paragraph
+                    breaks.append(len(tokens))
+                add_token(item)
+                add_sentence(sid)
+            elif kind == _CLAUSE:  # the next word starts a clause
+                breaks.append(len(tokens))
+            else:
+                open_sentence = False
+                if kind == _BLANK_LINE:
+                    pid += 1
         where += [place] * (len(tokens) - start)
     return _Words(tokens, sentence, breaks, where, paragraph, places)
 
@@ -399,12 +403,18 @@ def classify(rules: Rules, subject: str, text: str) -> Classification:
     """The rules' decision, raised to urgent where the statistical second opinion says so
     (it never lowers one); its vote is listed in the reasons."""
     parts = _segments(subject or "", text or "", rules.max_chars)
-    decision = _by_rules(rules, parts)
+    normalised = [normalise(part) if part else "" for part, _ in parts]
+    decision = _by_rules(rules, parts, normalised)
     if rules.model is None:
         return decision
     # the model reads what the writer wrote now: not a quoted tail, nor a reply's subject
     new_subject = parts[0][0] if parts[0][1] == _SUBJECT else ""
-    vote = rules.model.score(new_subject, "\n".join(p for p, w in parts[1:] if w == _TEXT))
+    new_text = [k for k in range(1, len(parts)) if parts[k][1] == _TEXT]
+    if len(new_text) == 1 and len(parts[new_text[0]][0]) <= MODEL_CHARS:
+        vote = rules.model.score_normalised(normalised[0] if new_subject else "",
+                                            normalised[new_text[0]])
+    else:
+        vote = rules.model.score(new_subject, "\n".join(parts[k][0] for k in new_text))
     threshold = _model_threshold(rules, decision.urgency)
     says = vote >= threshold
     note = (f"second opinion (character model): {'urgent' if says else 'not urgent'}, "
@@ -445,10 +455,10 @@ class _Scored:
     calm: list[Match]
 
 
-def _find(rules: Rules, parts: list[tuple[str, int]]) -> _Found:
-    """Step 1: cut the mail (its _segments) into words and find every phrase, each put in
-    its role."""
-    info = _words(parts)
+def _find(rules: Rules, parts: list[tuple[str, int]], normalised: list[str]) -> _Found:
+    """Step 1: cut the mail (its _segments, `normalised`) into words and find every phrase,
+    each put in its role."""
+    info = _words(parts, normalised)
     tokens, sentence, n = info.tokens, info.sentence, len(info.tokens)
     starts = bytearray(n + 1)  # 1 where a clause starts
     for i in info.breaks:
@@ -638,12 +648,13 @@ def _routine(by_kind: dict[str, float], threshold: float) -> bool:
     return routine >= threshold and routine >= by_kind["urgent"] + by_kind["semi_urgent"]
 
 
-def _by_rules(rules: Rules, parts: list[tuple[str, int]]) -> Classification:
+def _by_rules(rules: Rules, parts: list[tuple[str, int]], normalised: list[str]
+              ) -> Classification:
     """Score the subject (weighted more) and the text against the configured rules, then
     decide (step 6): urgent from the urgent threshold; urgent too, "close to urgent",
     where a category of harm is touched or the score is near the line, unless the mail says
     it is over; then semi-urgent by score or by a concern that needs action within a day."""
-    found = _find(rules, parts)
+    found = _find(rules, parts, normalised)
     negated_by = _negation(rules, found)
     info = found.info
     contexts = _sentence_contexts(rules, found.kept, info.sentence, info.paragraph,

@@ -41,7 +41,11 @@ PRIOR_GRAMS = 100
 
 def _flat(subject: str, text: str) -> str:
     """What the model reads: the normalised subject and start of the text, spaces folded."""
-    return " " + " ".join(normalise(f"{subject} . {text[:MAX_CHARS]}").split()) + " "
+    return _spaced(normalise(f"{subject} . {text[:MAX_CHARS]}"))
+
+
+def _spaced(normalised: str) -> str:
+    return " " + " ".join(normalised.split()) + " "
 
 
 def grams(subject: str, text: str) -> set[str]:
@@ -79,7 +83,16 @@ class Model:
         """The mean weight of the mail's distinct 4-grams (unknown ones weigh 0, and
         PRIOR_GRAMS neutral ones are counted besides).  The sum is math.fsum, exact and so
         independent of the order the 4-grams are met in."""
-        flat = _flat(subject, text)
+        return self._score(_flat(subject, text))
+
+    def score_normalised(self, subject: str, text: str) -> float:
+        """score(s, t) from normalise(s) and normalise(t), when t is at most MAX_CHARS long:
+        the classifier has normalised both already.  The same score, because normalising
+        f"{s} . {t}" gives f"{normalise(s)} . {normalise(t)}": " . " stays as it is and no
+        rule of normalise reaches across it (tested in tests/test_classify.py)."""
+        return self._score(_spaced(f"{subject} . {text}"))
+
+    def _score(self, flat: str) -> float:
         # one 16-bit code per character, unless a character lies beyond the BMP (an emoji)
         codes = np.frombuffer(flat.encode("utf-16-le"), dtype="<u2")
         if len(codes) != len(flat):

@@ -88,8 +88,10 @@ _REPEATS = re.compile(r"([a-z])\1+")
 
 def normalise(text: str) -> str:
     """The canonical form of `text` for matching (see the module docstring)."""
-    text = unicodedata.normalize("NFKC", text).casefold()
-    if not text.isascii():
+    if text.isascii():  # ASCII is its own NFKC form, and its case folding is lower()
+        text = text.lower()
+    else:
+        text = unicodedata.normalize("NFKC", text).casefold()
         for ch in set(_ANY_KEY.findall(text)):
             text = text.replace(ch, _PAIRS[ch])
     if "'" in text:
