@@ -110,7 +110,9 @@ class _RecordingHandler:
         return "250 OK"
 
     async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:
-        failure = self._recorder._failure("DATA")
+        failure = self._recorder._failure("DATA") or next(
+            (self._recorder.deferred[a] for a in envelope.rcpt_tos
+             if a in self._recorder.deferred), None)
         if failure is not None:
             return failure
         # original_content is the raw bytes on the wire (dot-unstuffed) whatever decode_data.
@@ -199,6 +201,7 @@ class SmtpRecorder:
         self._cond = threading.Condition()
         self._fail: tuple[FailStage, str] | None = None
         self.refused: dict[str, str] = {}  # address -> the reply to its RCPT (see refuse)
+        self.deferred: dict[str, str] = {}  # address -> the reply to DATA of its mail (defer)
         self._controller: _TrackingController | None = None
 
     # -- lifecycle -----------------------------------------------------------------------------
@@ -276,6 +279,11 @@ class SmtpRecorder:
     def refuse(self, address: str, reply: str = "550 5.1.1 No such user") -> None:
         """Answer RCPT TO this one address with `reply`; other recipients are accepted."""
         self.refused[address] = reply
+
+    def defer(self, address: str, reply: str = "451 4.7.1 Try again later") -> None:
+        """Answer DATA of every mail to this one address with `reply` (a content scanner
+        that times out on one mail, say); other mail is accepted."""
+        self.deferred[address] = reply
 
     def _failure(self, stage: FailStage) -> str | None:
         fail = self._fail

@@ -161,6 +161,33 @@ def test_one_address_refused_with_5xx_fails_alone_and_is_told(
     assert begins == []  # one refused address is not an outage
 
 
+def test_one_mail_put_off_at_data_waits_alone_and_the_rest_go(
+        tmp_path, dovecot, mailbox_user, smtp):
+    """A 4xx to DATA for one mail (a content scanner timing out on it, say) while the server
+    takes the others: that mail is retried later on its own; it is no outage."""
+    bhl = station(mailbox_user)
+    path, _ = write_daemon_config(tmp_path, dovecot, smtp, [bhl])
+    put_off, fine = "slow.scan@example.in", "rina.das@gmail.com"
+    smtp.defer(put_off, "451 4.7.1 Content scan timed out, try again later")
+    with running_daemon(path) as daemon:
+        settled(daemon, "BHL")
+        append_many(dovecot, bhl.user, [mail(put_off, bhl.address, "451"),
+                                        mail(fine, bhl.address, "fine")])
+        messages = smtp.wait_for(3, timeout=DEADLINE)  # rina's ack and two notifications
+        daemon.wait_for(r"outbox: \d+ sent, 1 to retry")
+        assert daemon.stop() == 0
+    assert len(to(messages, fine)) == 1 and to(messages, put_off) == []
+    assert sum(OFFICER in m.rcpt_tos for m in messages) == 2
+    with open_store(tmp_path) as store:
+        [waiting] = store.outbox("status = 'pending'")
+        assert waiting["rcpt_to"] == [put_off] and waiting["kind"] == "ack"
+        assert waiting["attempts"] >= 1 and "451" in waiting["last_error"]
+        assert waiting["next_attempt_at"] > waiting["created_at"]
+        assert store.outbox_counts() == {"sent": 3, "pending": 1}
+    begins, _ = outage_lines(daemon.lines, "SMTP")
+    assert begins == []  # the server took the other mail: no outage
+
+
 def test_the_database_locked_for_a_moment(tmp_path, dovecot, mailbox_user, smtp):
     bhl = station(mailbox_user)
     path, _ = write_daemon_config(tmp_path, dovecot, smtp, [bhl])

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections import defaultdict, deque
+from collections import Counter, defaultdict, deque
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
@@ -24,7 +24,7 @@ from maildesk.desk import Desk
 from maildesk.errors import PermanentError, TemporaryError
 from maildesk.faults import crash_point
 from maildesk.mail.outgoing import unsendable
-from maildesk.mail.smtp import Deferred, SmtpSession
+from maildesk.mail.smtp import DataDeferred, Deferred, SmtpSession
 from maildesk.outages import Outages
 
 log = logging.getLogger(__name__)
@@ -110,6 +110,7 @@ class _Drain:
         self.desk, self.down = desk, down
         self.result = SendResult()
         self.window = window or asyncio.Lock()
+        self.taken: Counter[str] = Counter()  # mails each station's server took in this drain
 
     async def station(self, code: str, rows: list[dict]) -> None:
         desk = self.desk
@@ -124,12 +125,30 @@ class _Drain:
         # A backlog goes out over a few connections at once (a handful is what mail servers
         # allow one client without throttling it); a server that was down gets one, a probe.
         width = 1 if server_key(station.smtp) in self.down else CONNECTIONS_PER_STATION
-        await asyncio.gather(*(self.connection(station, queue)
+        # A mail put off at DATA (4xx) is held until the drain's end says whether that was
+        # about the mail (the server took other mail of this station: it is retried later,
+        # on its own) or about all mail (nothing was taken: an outage, probed).
+        held: list[tuple[dict, str]] = []
+        await asyncio.gather(*(self.connection(station, queue, held)
                                for _ in range(min(width, len(rows)))))
+        if not held:
+            return
+        key = server_key(station.smtp)
+        if key not in self.result.down and not self.taken[code]:
+            self.result.down[key] = f"station {code}: {held[0][1]}"
+            metrics.ERRORS.labels(code, "send").inc()
+        if key in self.result.down:
+            await _in_thread(_left_waiting, desk, [row for row, _ in held], held[0][1],
+                             self.result)
+        else:
+            for row, error in held:
+                await _in_thread(_retry, desk, row, error, self.result)
 
-    async def connection(self, station: Station, queue: deque[dict]) -> None:
+    async def connection(self, station: Station, queue: deque[dict],
+                         held: list[tuple[dict, str]]) -> None:
         desk, result = self.desk, self.result
         row: dict | None = None
+        put_off = False  # the last mail of this connection was put off at DATA
         try:
             async with SmtpSession(station.smtp) as session:
                 while queue:
@@ -139,8 +158,16 @@ class _Drain:
                                            self.window, lambda r=row: self.accepted(r))
                     except PermanentError as exc:
                         await _in_thread(_fail, desk, row, str(exc), result)
+                    except DataDeferred as exc:
+                        if put_off:
+                            raise  # two in a row: the server puts everything off
+                        held.append((row, str(exc)))
+                        put_off = True
+                        row = None
+                        continue
                     except Deferred as exc:
                         await _in_thread(_retry, desk, row, str(exc), result)
+                    put_off = False
                     row = None
         except (TemporaryError, PermanentError) as exc:
             # The server is unreachable, refuses the login or refuses everything: an outage.
@@ -154,6 +181,7 @@ class _Drain:
     async def accepted(self, row: dict) -> None:
         crash_point("after-smtp-accept")
         await _in_thread(self.desk.store.mark_sent, row["id"])
+        self.taken[row["station"]] += 1
         # The Message-ID names the kind and the complaint code, and lets the mail be traced
         # in the SMTP server's own log.
         log.info("station %s: %s sent: %s", row["station"], row["kind"], row["message_id"])

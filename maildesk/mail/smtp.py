@@ -30,6 +30,11 @@ class Deferred(TemporaryError):
     """The server put off this mail's recipients (a 4xx to RCPT); other mail may go."""
 
 
+class DataDeferred(TemporaryError):
+    """The server put off this mail at DATA (a 4xx other than 421): about this mail alone if
+    the server takes the next one, otherwise the server is putting everything off."""
+
+
 class SmtpSession:
     """One connection to a station's SMTP server, reused for several mails."""
 
@@ -104,10 +109,16 @@ class SmtpSession:
                 if all(500 <= r.code < 600 for r in refused):
                     raise PermanentError(error)
                 raise Deferred(error)
-            async with window or contextlib.nullcontext():
-                await client.data(raw)
-                if accepted is not None:
-                    await accepted()
+            try:
+                async with window or contextlib.nullcontext():
+                    await client.data(raw)
+                    if accepted is not None:
+                        await accepted()
+            except aiosmtplib.SMTPResponseException as exc:
+                if not 400 <= exc.code < 500 or exc.code == 421:  # 421: the server is closing
+                    raise
+                await self._reset()
+                raise DataDeferred(f"SMTP {exc.code} to DATA: {exc.message}") from exc
         except aiosmtplib.SMTPResponseException as exc:
             await self._reset()
             error = f"SMTP {exc.code}: {exc.message}"
