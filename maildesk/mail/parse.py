@@ -452,7 +452,17 @@ _ADDRESS_BAD = re.compile(r"[\s\x00-\x1f\x7f<>(),;:\"\[\]\\]")
 def _addresses(values: list[str]) -> list[tuple[str, str]]:
     """(display name, lower-cased bare address) pairs; unparseable entries are dropped."""
     result = []
+    # "Roy, Subhajit <s.roy@...>" unquoted (as some Outlook setups write it) reads as the
+    # entries "Roy" and "Subhajit <s.roy@...>": a bare word before a named address is the
+    # start of its display name.
+    words: list[str] = []
     for name, addr in email.utils.getaddresses([_shortened(v) for v in values]):
+        if not name and addr and "@" not in addr:
+            words.append(addr.strip())
+            continue
+        if words and name:
+            name = ", ".join([*words, name])
+        words = []
         addr = addr.strip().strip("<>").lower()
         local, at, domain = addr.rpartition("@")
         if at and local and domain and len(addr) <= 320 and not _ADDRESS_BAD.search(addr):

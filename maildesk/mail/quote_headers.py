@@ -209,7 +209,10 @@ SIGN_OFF = re.compile(
 )
 
 # A short "-Name" sign-off as the last line ("-Ravi", "- SI Das").
-DASH_NAME = re.compile(r"^[-–—~]\s?[^\W\d_][\w.']{0,20}(?:\s[^\W\d_][\w.']{0,20}){0,2}$")
+# (Indic vowel signs and viramas are no \w: a name in Devanagari or Bengali needs its block)
+_NAME_CHARS = r"[\w.'\u0900-\u0963\u0966-\u0dff]"
+DASH_NAME = re.compile(rf"^[-–—~]\s?[^\W\d_]{_NAME_CHARS}{{0,20}}"
+                       rf"(?:\s[^\W\d_]{_NAME_CHARS}{{0,20}}){{0,2}}$")
 
 # A greeting standing alone above a bottom-posted reply ("Hi,", "Dear Sir,", "नमस्ते"): the
 # answers are below the quote.

@@ -442,22 +442,24 @@ def _signature_start(top: list[str], sender_name: str) -> int:
     first_text = next((i for i, line in enumerate(top) if line), len(top))
     block = _block_start(top)
     ends = _ends_the_text(top)
+    cut = len(top)
     for i in range(max(last_command + 1, first_text), len(top)):
         line = top[i]
-        if _DELIMITER.match(line) or qh.LIST_FOOTER.match(line):
-            return i
-        if ends[i] and _is_footer(line):
-            return i
+        if (_DELIMITER.match(line) or qh.LIST_FOOTER.match(line)
+                or (ends[i] and _is_footer(line))):
+            cut = i
+            break
         if i > first_text and i >= block and qh.SIGN_OFF.match(line):
             return i
-    last = max((i for i, line in enumerate(top) if line), default=-1)
+    # A name typed by hand ends the text, also right above a client's footer or "-- ".
+    last = max((i for i, line in enumerate(top[:cut]) if line), default=-1)
     if last > max(first_text, last_command):
         if _dash_name(top, last):
             return last
         named = _own_name_block(top, sender_name, first_text, last)
         if named is not None and named > last_command:
             return named
-    return len(top)
+    return cut
 
 
 def _is_footer(line: str) -> bool:
@@ -515,7 +517,9 @@ def _own_name_block(top: list[str], sender_name: str, first_text: int, last: int
         return None
     if any(len(line) > _SIGNATURE_WIDTH for line in top[start : last + 1]):
         return None
-    named = set(re.findall(r"[^\W\d_]{2,}", top[start].lower()))
+    # "Subhajit Roy | Sub-Inspector | Behala PS": the name up to the first separator
+    name = re.split(r"\s[|/–—-]\s|[|,]", top[start], maxsplit=1)[0]
+    named = set(re.findall(r"[^\W\d_]{2,}", name.lower()))
     return start if named and named <= words | {"si", "asi", "oc", "ic", "dr", "mr", "ms"} and (
         named & words) else None
 
