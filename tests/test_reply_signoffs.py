@@ -63,3 +63,35 @@ def test_a_line_naming_someone_else_stays() -> None:
            + QUOTE.encode() + b"\n")
     assert typed_reply(parse_mail(raw)) == ("#progress Spoke to the shopkeeper.\n\n"
                                             "Rina Das | witness | lane 4")
+
+
+@pytest.mark.parametrize("block", [
+    "अनिल शर्मा\nसहायक उप निरीक्षक, गोमती नगर थाना",
+    "সুব্রত পাল\nসাব-ইন্সপেক্টর, যাদবপুর থানা",
+    "S.I. Meera Nair\nBandra Police Station\nMumbai Police",
+    "Regards,\nTapas Ghosh\nASI, Jadavpur PS",
+    "आपला,\nसंतोष पवार\nपो.उ.नि., वरळी",
+    "स.पो.नि. गणेश काळे\nवरळी पोलीस ठाणे",
+])
+@pytest.mark.parametrize("footer", ["", "Sent on my BlackBerry® from Airtel",
+                                    "This e-mail is sent from NIC eMail service. Please do not "
+                                    "share your password with anyone."])
+def test_a_name_and_rank_block_is_a_signature(block: str, footer: str) -> None:
+    text = f"#progress Statement of the watchman recorded.\n\n{block}\n\n{footer}\n\n{QUOTE}"
+    assert visible_reply(text) == "#progress Statement of the watchman recorded."
+
+
+def test_a_name_and_rank_straight_under_the_text() -> None:
+    text = f"#close Phone returned to the owner today.\nFarhan\nSI Bandra PS\n\n{QUOTE}"
+    assert visible_reply(text) == "#close Phone returned to the owner today."
+
+
+@pytest.mark.parametrize("tail", [
+    "थाने में पूछताछ जारी\nकल कोर्ट भेजेंगे",  # no rank: the officer's own words
+    "ASI Das will visit\nthe shop tomorrow",  # a rank in a sentence
+    "Witnesses:\nRina Das\nSI Mondal's driver Abdul",
+    "उप निरीक्षक शर्मा को सूचना दी है\nकल दोबारा जाएंगे",
+])
+def test_short_lines_of_the_officers_own_words_stay(tail: str) -> None:
+    text = f"#progress Accused traced to Regent Park.\n\n{tail}\n\n{QUOTE}"
+    assert visible_reply(text) == f"#progress Accused traced to Regent Park.\n\n{tail}"

@@ -90,7 +90,10 @@ _CLIENT_NAMES = (
 # my desk, is much easier than my mobile phone." is a sentence and stays.
 CLIENT_FOOTER = re.compile(
     r"(?i)^(?:"
-    r"sent\s+from\s+my\s+[\w'’&.+®™-]+(?:\s+[\w'’&.+®™-]+){0,7}"
+    r"sent\s+(?:from|on)\s+my\s+[\w'’&.+®™-]+(?:\s+[\w'’&.+®™-]+){0,7}"
+    # a webmail service's own line: "This e-mail is sent from NIC eMail service. Please ..."
+    r"|this\s+e-?mail\s+(?:is|was|has\s+been)\s+sent\s+(?:from|via|using|through)\s+(?:the\s+)?"
+    r"[\w.-]+\s+e-?mail\s+service\b.{0,200}"
     r"|sent\s+(?:from|with|using|via)\s+[\w'’&.+®™-]+(?:\s+[\w'’&.+®™-]+){0,4}"
     r"|get\s+outlook\s+for\s+(?:android|ios)"
     r"|(?:envoyé|envoye)\s+(?:à\s+partir\s+de|depuis|de)\s+(?:mon\s+)?[\w'’.-]+(?:\s+[\w'’.-]+){0,6}"
@@ -204,8 +207,20 @@ SIGN_OFF = re.compile(
     r"|terima\s+kasih(?:\s+banyak)?|salam\s+hormat|hormat\s+kami|wassalam"
     r"|ありがとうございます|よろしくお願いいたします|宜しくお願いします"
     r"|धन्यवाद(?:\s+सहित)?|शुक्रिया|सधन्यवाद|सादर|भवदीय|आभार(?:\s+सहित)?|आपका|आपकी|आपला(?:\s+विश्वासू)?"
-    r"|कळावे|आपली\s+विश्वासू|ধন্যবাদ(?:ান্তে)?|শুভেচ্ছান্তে|শুভেচ্ছা\s+সহ|বিনীত|ইতি|নমস্কার)"
+    r"|कळावे|आपली(?:\s+विश्वासू)?|आपले|ধন্যবাদ(?:ান্তে)?|শুভেচ্ছান্তে|শুভেচ্ছা\s+সহ|বিনীত|ইতি|নমস্কার)"
     r"[\s,.!।-]*$"
+)
+
+# An officer's rank in a signature block ("S.I. Kaushik Banerjee", "SI Behala PS", "उप
+# निरीक्षक, लेक टाउन थाना", "पो.उ.नि. सचिन जाधव", "এস.আই., বেহালা থানা").
+RANK = re.compile(
+    r"(?i)(?:^|(?<=[\s,(]))(?:"
+    r"a?\.?\s?s\.\s?i\.|a?si|s\.?i|sub[-\s]?inspector|inspector|o/?c|i/?c|constable"
+    r"|head\s+constable|h\.?c|[ad]cp"
+    r"|(?:सहायक\s+)?उप\s?निरीक्षक|निरीक्षक|पो\.\s?उ\.\s?नि\.?|स\.\s?पो\.\s?नि\.?|हवलदार"
+    r"|सिपाही|कांस्टेबल|एस\.?\s?आई\.?"
+    r"|এস\.?\s?আই\.?|সাব[-\s]?ইন্সপেক্টর|ইন্সপেক্টর|কনস্টেবল"
+    r")(?=$|[\s,.)])"
 )
 
 # A short "-Name" sign-off as the last line ("-Ravi", "- SI Das").

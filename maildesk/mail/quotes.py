@@ -457,6 +457,8 @@ def _signature_start(top: list[str], sender_name: str) -> int:
         if _dash_name(top, last):
             return last
         named = _own_name_block(top, sender_name, first_text, last)
+        if named is None:
+            named = _rank_block(top, first_text, last)
         if named is not None and named > last_command:
             return named
     return cut
@@ -522,6 +524,54 @@ def _own_name_block(top: list[str], sender_name: str, first_text: int, last: int
     named = set(re.findall(r"[^\W\d_]{2,}", name.lower()))
     return start if named and named <= words | {"si", "asi", "oc", "ic", "dr", "mr", "ms"} and (
         named & words) else None
+
+
+def _rank_block(top: list[str], first_text: int, last: int) -> int | None:
+    """An officer's name and rank ending the text, in any script: two to four short lines,
+    no sentence, one of them a rank ("Rafiq / SI Behala PS", "प्रदीप कुमार सिंह / उप निरीक्षक,
+    लेक टाउन थाना"), the first a name or a rank; a sign-off line right above goes with it."""
+    start = last
+    while (start > first_text + 1 and last - start < 3 and top[start - 1]
+           and _block_line(top[start - 1])):
+        start -= 1
+    block = top[start : last + 1]
+    if len(block) < 2 or not all(_block_line(line) for line in block):
+        return None
+    if not any(_rank_line(line) for line in block):
+        return None
+    if not (_rank_line(block[0]) or _name_line(block[0])):
+        return None
+    # Straight under the text, without a blank line, only a one- or two-word name starts it.
+    if top[start - 1] and len(block[0].split()) > 2:
+        return None
+    above = start - 1 if top[start - 1] else start - 2
+    if above > first_text and qh.SIGN_OFF.match(top[above]):
+        return above
+    return start
+
+
+def _block_line(line: str) -> bool:
+    return (0 < len(line) <= _NAME_WIDTH + 8 and not line.endswith((".", "।", "?", "!", ":"))
+            and not _COMMAND_LIKE.match(line) and not qh.SIGN_OFF.match(line))
+
+
+def _rank_line(line: str) -> bool:
+    """A rank with a name or a station: a few words, the Latin ones capitalised."""
+    words = line.replace(",", " ").split()
+    return bool(qh.RANK.search(line)) and len(words) <= 6 and all(_capital(w) for w in words)
+
+
+def _name_line(line: str) -> bool:
+    """A name: up to four capitalised words, or up to three in a script without capitals."""
+    words = line.replace(".", ". ").split()
+    latin = all(w.isascii() for w in words)
+    return 0 < len(words) <= (4 if latin else 3) and all(
+        _capital(w) and not any(c.isdigit() for c in w) for w in words)
+
+
+def _capital(word: str) -> bool:
+    return word[0].isupper() or not word[0].isascii() or not word[0].isalpha() or word in (
+        "of", "and")
 
 
 def _block_start(top: list[str]) -> int:
