@@ -72,6 +72,8 @@ def test_a_line_naming_someone_else_stays() -> None:
     "Regards,\nTapas Ghosh\nASI, Jadavpur PS",
     "आपला,\nसंतोष पवार\nपो.उ.नि., वरळी",
     "स.पो.नि. गणेश काळे\nवरळी पोलीस ठाणे",
+    "पो.उप.नि. रमेश शिंदे\nहडपसर पो.स्टे.\n९८२२० ००००१",
+    "Inspector Joseph D'Souza\nVersova P.S.",
 ])
 @pytest.mark.parametrize("footer", ["", "Sent on my BlackBerry® from Airtel",
                                     "This e-mail is sent from NIC eMail service. Please do not "

@@ -551,7 +551,11 @@ def _rank_block(top: list[str], first_text: int, last: int) -> int | None:
 
 
 def _block_line(line: str) -> bool:
-    return (0 < len(line) <= _NAME_WIDTH + 8 and not line.endswith((".", "।", "?", "!", ":"))
+    # a full stop ends a sentence, but not an abbreviation ("P.S.", "पो.स्टे.", "Ph.")
+    last = line.rsplit(" ", 1)[-1]
+    sentence = line.endswith(("।", "?", "!", ":")) or (
+        line.endswith(".") and last.count(".") < 2 and len(last) > 4)
+    return (0 < len(line) <= _NAME_WIDTH + 8 and not sentence
             and not _COMMAND_LIKE.match(line) and not qh.SIGN_OFF.match(line))
 
 
