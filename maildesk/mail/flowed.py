@@ -13,9 +13,9 @@ import re
 from typing import Literal
 
 from maildesk.mail.parse import ParsedMail, header_values
+from maildesk.mail.patterns import COMMAND_LINE
 
 _FLOW_WIDTH = 72  # Thunderbird wraps here, counting the soft space
-_COMMAND_LIKE = re.compile(r"^[#＃]\s?[^\W\d_]")
 _LIST_ITEM = re.compile(r"^(?:[-*•–]\s|\d{1,3}[.)]\s)")
 
 FlowMode = Literal["declared", "guessed", ""]
@@ -42,9 +42,9 @@ def unwrap(lines: list[str], commands_only: bool) -> list[str]:
     for line in lines:
         word = line.split(" ", 1)[0]
         if (out and prev.strip() and line.strip() and not prev.startswith(">")
-                and (not commands_only or _COMMAND_LIKE.match(prev))
+                and (not commands_only or COMMAND_LINE.match(prev))
                 and not line[:1].isspace() and not line.startswith(">")
-                and not _LIST_ITEM.match(line) and not _COMMAND_LIKE.match(line)
+                and not _LIST_ITEM.match(line) and not COMMAND_LINE.match(line)
                 and len(prev) + 1 + len(word) >= _FLOW_WIDTH and len(prev) <= _FLOW_WIDTH + 6):
             out[-1] = f"{out[-1]} {line}"
         else:

@@ -69,3 +69,7 @@ def find_code(text: str) -> str | None:
     """The first complaint code in a text, upper-cased."""
     match = CODE.search(text)
     return match.group(1).upper() if match else None
+
+# A line that reads as an officer's command ("#close ...", "＃ progress"): never joined to the
+# next line, never part of a signature or a quote header.
+COMMAND_LINE = re.compile(r"^[#＃]\s?[^\W\d_]")

@@ -40,6 +40,7 @@ from maildesk.mail.flowed import FlowMode, flow_mode, unwrap
 from maildesk.mail.html_quotes import typed_html_text
 from maildesk.mail.own_mail import OwnMailLookup, own_mail_start
 from maildesk.mail.parse import ParsedMail
+from maildesk.mail.patterns import COMMAND_LINE
 from maildesk.mail.signatures import learned_tails, signature_start
 
 # The library's regexes are not linear on pathological lines; it only ever sees this much.
@@ -59,7 +60,6 @@ _SPACES = re.compile(r"[\u00a0\u2000-\u200a\u202f\u205f\u3000]")
 
 _QUOTED = re.compile(r"^>(?:[\s>]|$)")  # "> text", ">>", ">"; but ">50 people" is a note
 _RULE = re.compile(r"[_-]{32,}")
-_COMMAND_LIKE = re.compile(r"^[#＃]\s?[^\W\d_]")
 _HAS_TIME_OR_ADDRESS = qh.TIME_OR_ADDRESS
 
 # First line of an attribution: "On ...", Zoho's "---- On ...", a weekday or date in the
@@ -216,7 +216,7 @@ def _without_signature(raw: list[str], top: list[str], sender_name: str) -> list
 
 def _typed_start(top: list[str]) -> int:
     """The line below the last command and the first typed line: where boilerplate may begin."""
-    last_command = max((i for i, line in enumerate(top) if _COMMAND_LIKE.match(line)), default=-1)
+    last_command = max((i for i, line in enumerate(top) if COMMAND_LINE.match(line)), default=-1)
     first_text = next((i for i, line in enumerate(top) if line), len(top))
     return max(last_command, first_text) + 1
 
@@ -351,7 +351,7 @@ def _header_above(lines: list[str], own: int) -> int:
     if above < 1 or not lines[above] or lines[above - 1]:
         return own
     line = lines[above]
-    if len(line) > _FOOTER_WIDTH or line.endswith(".") or _COMMAND_LIKE.match(line):
+    if len(line) > _FOOTER_WIDTH or line.endswith(".") or COMMAND_LINE.match(line):
         return own
     return above
 
@@ -438,7 +438,7 @@ def _header_block_start(lines: list[str]) -> int:
 def _signature_start(top: list[str], sender_name: str) -> int:
     """First line of a client or officer signature, len(top) if none.  Never above a
     command line: "Regards" or "-- " followed by "#close" is not the end of the reply."""
-    last_command = max((i for i, line in enumerate(top) if _COMMAND_LIKE.match(line)), default=-1)
+    last_command = max((i for i, line in enumerate(top) if COMMAND_LINE.match(line)), default=-1)
     first_text = next((i for i, line in enumerate(top) if line), len(top))
     block = _block_start(top)
     ends = _ends_the_text(top)
@@ -493,7 +493,7 @@ def _ends_the_text(top: list[str]) -> list[bool]:
         if line and not _is_footer(line):
             others += 1
             ok = ok and len(line) <= _NAME_WIDTH and not line.endswith(".") and not (
-                _COMMAND_LIKE.match(line))
+                COMMAND_LINE.match(line))
     return ends
 
 
@@ -530,12 +530,14 @@ def _rank_block(top: list[str], first_text: int, last: int) -> int | None:
     """An officer's name and rank ending the text, in any script: two to four short lines,
     no sentence, one of them a rank ("Rafiq / SI Behala PS", "प्रदीप कुमार सिंह / उप निरीक्षक,
     लेक टाउन थाना"), the first a name or a rank; a sign-off line right above goes with it."""
+    if not _block_line(top[last]):
+        return None
     start = last
     while (start > first_text + 1 and last - start < 3 and top[start - 1]
            and _block_line(top[start - 1])):
         start -= 1
     block = top[start : last + 1]
-    if len(block) < 2 or not all(_block_line(line) for line in block):
+    if len(block) < 2:
         return None
     if not any(_rank_line(line) for line in block):
         return None
@@ -556,7 +558,7 @@ def _block_line(line: str) -> bool:
     sentence = line.endswith(("।", "?", "!", ":")) or (
         line.endswith(".") and last.count(".") < 2 and len(last) > 4)
     return (0 < len(line) <= _NAME_WIDTH + 8 and not sentence
-            and not _COMMAND_LIKE.match(line) and not qh.SIGN_OFF.match(line))
+            and not COMMAND_LINE.match(line) and not qh.SIGN_OFF.match(line))
 
 
 def _rank_line(line: str) -> bool:

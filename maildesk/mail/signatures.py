@@ -13,10 +13,11 @@ import re
 from collections import Counter
 from collections.abc import Callable, Sequence
 
+from maildesk.mail.patterns import COMMAND_LINE
+
 _MAX_LINES = 8  # a name, rank, station, phones, a motto: longer blocks are not signatures
 _MAX_WIDTH = 120
 _MIN_REPLIES = 2  # replies that must end with the same block
-_COMMAND = re.compile(r"^[#＃]\s?[^\W\d_]")
 _SPACE = re.compile(r"\s+")
 
 
@@ -37,7 +38,7 @@ def learned_tails(earlier: Sequence[str], typed: Callable[[str], str]) -> list[t
         lines = _content(typed(text).splitlines())
         for size in range(1, min(_MAX_LINES, len(lines) - 1) + 1):
             tail = tuple(lines[-size:])
-            if any(_COMMAND.match(line) or len(line) > _MAX_WIDTH for line in tail):
+            if any(COMMAND_LINE.match(line) or len(line) > _MAX_WIDTH for line in tail):
                 break
             counts[tail] += 1
     # The block most replies share first (a sentence two replies happened to end with above
