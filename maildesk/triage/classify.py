@@ -447,8 +447,10 @@ class _Found:
 class _Scored:
     """Each content phrase's best contribution, and the signals that count."""
 
-    best: dict[int, tuple[float, Match, list[str]]]  # phrase id -> (value, where, notes)
-    negated: dict[int, str]  # phrase id -> reason it did not count
+    # phrase id -> (value, where, factors: (factor, what, the phrase that set it or None));
+    # the factors are written out only for the reasons shown
+    best: dict[int, tuple[float, Match, list[tuple[float, str, Match | None]]]]
+    negated: dict[int, tuple[Match, Match]]  # phrase id -> (match, the negation cancelling it)
     quoted_best: set[int]  # phrases whose best occurrence is quoted
     fresh_urgent: bool  # an urgent phrase speaks of the present
     now_signals: dict[int, Match]
@@ -529,7 +531,7 @@ def _score_phrases(rules: Rules, found: _Found, contexts: dict[int, list[tuple[s
                    negated_by: Callable[[Match], Match | None]) -> _Scored:
     """Step 3: each content phrase's contribution: its weight times where it stood (subject,
     quoted) and the contexts of its sentence; the best occurrence counts."""
-    tokens, sentence, where = found.info.tokens, found.info.sentence, found.info.where
+    sentence, where = found.info.sentence, found.info.where
     scored = _Scored({}, {}, set(), False, {}, [])
     best = scored.best
     for match in (*found.kept, *found.together):
@@ -551,25 +553,22 @@ def _score_phrases(rules: Rules, found: _Found, contexts: dict[int, list[tuple[s
         cue = negated_by(match)
         if cue is not None:
             if key not in best:
-                scored.negated[key] = (
-                    f"{_LABEL[kind]}: {_shown(match, tokens, True, found.shown_as)} in "
-                    f"{_WHERE[place]} not counted: negated by {_shown(cue, tokens)}")
+                scored.negated[key] = (match, cue)
             continue
         factor, notes = 1.0, []
         if place == _SUBJECT and rules.subject_factor != 1:
             factor *= rules.subject_factor
-            notes.append(f"×{_fmt(rules.subject_factor)} subject")
+            notes.append((rules.subject_factor, "subject", None))
         elif quoted:
             factor *= rules.quoted_factor
-            notes.append(f"×{_fmt(rules.quoted_factor)} quoted")
+            notes.append((rules.quoted_factor, "quoted", None))
         scaled = False
         for name, anchor in contexts.get(sentence[match.start], ()):
             context_factor = rules.contexts[name].factors.get(kind, 1.0)
             if context_factor != 1:
                 factor *= context_factor
                 scaled = scaled or context_factor < 1
-                notes.append(f'×{_fmt(context_factor)} {name.replace("_", " ")}: '
-                             f"{_shown(anchor, tokens, rule=False)}")
+                notes.append((context_factor, name.replace("_", " "), anchor))
         value = phrase.weight * factor
         if kind == "urgent" and not quoted and not scaled:
             scored.fresh_urgent = True  # about the present: "now" signals count
@@ -599,6 +598,13 @@ def _totals(rules: Rules, found: _Found, scored: _Scored) -> dict[str, float]:
     return by_kind
 
 
+def _note(note: tuple[float, str, Match | None], tokens: list[str]) -> str:
+    """One factor of a phrase's contribution, as the reasons show it."""
+    factor, what, anchor = note
+    shown = "" if anchor is None else f": {_shown(anchor, tokens, rule=False)}"
+    return f"×{_fmt(factor)} {what}{shown}"
+
+
 def _phrase_reasons(rules: Rules, found: _Found, scored: _Scored, urgent: float
                     ) -> tuple[list[str], float]:
     """Step 5: the reasons of the phrases and signals, and the urgent score with the "now"
@@ -607,7 +613,7 @@ def _phrase_reasons(rules: Rules, found: _Found, scored: _Scored, urgent: float
     reasons: list[str] = []
     for value, match, notes in sorted(scored.best.values(), key=lambda v: -v[0])[:MAX_REASONS]:
         kind = match.phrase.kind
-        detail = f" ({', '.join(notes)})" if notes else ""
+        detail = f" ({', '.join(_note(note, tokens) for note in notes)})" if notes else ""
         reasons.append(f"{_LABEL[kind]}: {_shown(match, tokens, True, found.shown_as)} in "
                        f"{_WHERE[where[match.start]]} {'-' if kind == 'non_urgent' else '+'}"
                        f"{_fmt(value)}{detail}")
@@ -622,7 +628,9 @@ def _phrase_reasons(rules: Rules, found: _Found, scored: _Scored, urgent: float
         urgent *= rules.calm_factor
         reasons.append(f"calm: {_listed(scored.calm, tokens, where)} "
                        f"(urgent score ×{_fmt(rules.calm_factor)})")
-    reasons.extend(scored.negated.values())
+    reasons.extend(f"{_LABEL[match.phrase.kind]}: {_shown(match, tokens, True, found.shown_as)}"
+                   f" in {_WHERE[where[match.start]]} not counted: negated by "
+                   f"{_shown(cue, tokens)}" for match, cue in scored.negated.values())
     reported: set[str] = set()
     for trap, hid in found.hidden:
         if hid.phrase.kind not in _CONTENT and hid.phrase.kind != "now":

@@ -68,21 +68,24 @@ class Model:
     # The same weights as two arrays, sorted by key (see _key), for the fast path of score;
     # 4-grams outside the Basic Multilingual Plane (emoji) are only in `weights`.
     keys: np.ndarray = field(init=False, repr=False, compare=False)
-    values: np.ndarray = field(init=False, repr=False, compare=False)
+    values: np.ndarray = field(init=False, repr=False, compare=False)  # thousandths
 
     def __post_init__(self) -> None:
         bmp = [(g, w) for g, w in self.weights.items()
                if len(g) == GRAM and max(map(ord, g)) <= 0xFFFF]
         keys = np.fromiter((_key(g) for g, _ in bmp), dtype=np.uint64, count=len(bmp))
-        values = np.fromiter((w for _, w in bmp), dtype=np.float64, count=len(bmp))
+        # weights are rounded to thousandths (train): summed as whole thousandths, the total
+        # is exact whatever the order, and numpy adds integers in C
+        values = np.fromiter((round(w * 1000) for _, w in bmp), dtype=np.int64,
+                             count=len(bmp))
         order = np.argsort(keys)
         object.__setattr__(self, "keys", keys[order])
         object.__setattr__(self, "values", values[order])
 
     def score(self, subject: str, text: str) -> float:
         """The mean weight of the mail's distinct 4-grams (unknown ones weigh 0, and
-        PRIOR_GRAMS neutral ones are counted besides).  The sum is math.fsum, exact and so
-        independent of the order the 4-grams are met in."""
+        PRIOR_GRAMS neutral ones are counted besides).  The weights are whole thousandths
+        and are added as such: the sum is exact, whatever order the 4-grams are met in."""
         return self._score(_flat(subject, text))
 
     def score_normalised(self, subject: str, text: str) -> float:
@@ -98,8 +101,8 @@ class Model:
         if len(codes) != len(flat):
             found = {flat[i:i + GRAM] for i in range(len(flat) - GRAM + 1)}
             weights = self.weights
-            return (math.fsum(map(weights.__getitem__, weights.keys() & found))
-                    / (len(found) + PRIOR_GRAMS))
+            thousandths = sum(round(weights[g] * 1000) for g in weights.keys() & found)
+            return thousandths / 1000 / (len(found) + PRIOR_GRAMS)
         if len(codes) < GRAM:
             return 0.0
         wide = codes.astype(np.uint64)
@@ -107,12 +110,11 @@ class Model:
                         | (wide[2:-1] << np.uint64(16)) | wide[3:])
         # distinct by sort and compare (np.unique is slower on short arrays)
         distinct = found[np.concatenate(([True], found[1:] != found[:-1]))]
-        total = 0.0
+        thousandths = 0
         if len(self.keys):
             at = np.minimum(np.searchsorted(self.keys, distinct), len(self.keys) - 1)
-            known = self.keys[at] == distinct
-            total = math.fsum(self.values[at[known]].tolist())
-        return total / (len(distinct) + PRIOR_GRAMS)
+            thousandths = int(self.values[at[self.keys[at] == distinct]].sum())
+        return thousandths / 1000 / (len(distinct) + PRIOR_GRAMS)
 
 
 def train(mails: Iterable[tuple[str, str, bool]], threshold: float = DEFAULT_THRESHOLD,
