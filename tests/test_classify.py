@@ -16,7 +16,7 @@ import pytest
 
 from maildesk.errors import ConfigError
 from maildesk.triage.classify import Classification, classify
-from maildesk.triage.model import PRIOR_GRAMS, Model, grams, load_model, train
+from maildesk.triage.model import Model, grams, load_model, train
 from maildesk.triage.normalise import normalise, words
 from maildesk.triage.phrases import POLICY, Rules, read_policy, read_rules
 
@@ -587,11 +587,11 @@ def test_the_second_opinion_needs_more_over_a_semi_urgent_mail(rules: Rules) -> 
 # --- the second opinion's fast lookup ----------------------------------------------------
 
 def _mean_by_sets(model: Model, subject: str, text: str) -> float:
-    """The model's score spelt out: the weights of the mail's distinct known 4-grams, over
-    their number plus the neutral prior."""
+    """The model's score spelt out: the logistic function of its bias plus the weights of
+    the mail's distinct known 4-grams."""
     found = grams(subject, text)
-    return (math.fsum(model.weights[g] for g in found if g in model.weights)
-            / (len(found) + PRIOR_GRAMS))
+    logit = model.bias + math.fsum(model.weights[g] for g in found if g in model.weights)
+    return 1 / (1 + math.exp(-logit))
 
 
 @pytest.mark.parametrize(("subject", "text"), [
@@ -616,7 +616,7 @@ def test_a_trained_model_scores_its_own_grams() -> None:
     for subject, text, _ in urgent + calm:
         assert model.score(subject, text) == pytest.approx(
             _mean_by_sets(model, subject, text), abs=1e-12)
-    assert model.score("", "aag bachao") > 0 > model.score("", "passport verification")
+    assert model.score("", "aag bachao") > 0.5 > model.score("", "passport verification")
 
 
 @pytest.mark.parametrize(("subject", "text"), [
