@@ -7,6 +7,7 @@ tested against small rules files written here, so tuning the shipped rules canno
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import textwrap
 import unicodedata
@@ -197,7 +198,13 @@ def test_now_turns_a_weapon_into_an_emergency(rules: Rules) -> None:
     assert result.urgent_score < rules.urgent_threshold
     assert any(reason.startswith("close to urgent: treated as urgent")
                for reason in result.reasons)
-    assert urgency(rules, "A man was roaming our lane with a knife in 2019.") != "urgent"
+    # the phrases read 2019 as long ago; the second opinion may still raise such a mail (it
+    # errs towards urgent), and then says so
+    past = "A man was roaming our lane with a knife in 2019."
+    assert urgency(dataclasses.replace(rules, model=None), past) != "urgent"
+    result = classify(rules, "", past)
+    assert result.urgency != "urgent" or any(
+        reason.endswith("raised to urgent") for reason in result.reasons)
     for now in ("right now", "abhi", "এখনই", "अभी", "आत्ता"):
         result = classify(rules, "", f"A man is roaming our lane with a knife {now}.")
         assert result.urgency == "urgent", now

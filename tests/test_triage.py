@@ -9,8 +9,8 @@ The writers' sets (tests/triage/writers/, mails by independent writers who never
 rules) are the harder measure.  The issue asks for urgent recall >= 0.97, macro-F1 >= 0.88 and
 no urgent mail called non-urgent there.  What is asserted below is what the classifier
 honestly reaches, so that any step back fails: urgent recall and "no urgent mail called
-non-urgent" at the asked level; macro-F1 at the best floor reached (0.91 with the shipped
-model, which was trained on these mails; 0.89 with the model trained leave-one-writer-out;
+non-urgent" at the asked level; macro-F1 at the best floor reached (0.90 with the shipped
+model, which was trained on these mails; 0.88 with the model trained leave-one-writer-out;
 the rules were tuned on most of these writers, so docs/triage.md also gives the figures of
 the writers whose mails were not read while tuning).
 Speed is measured by bench/triage.py and never asserted here.
@@ -40,9 +40,11 @@ from maildesk.triage.phrases import Rules, read_rules
 
 URGENT_RECALL = 0.97
 MACRO_F1 = 0.88
-WRITERS_MACRO_F1 = 0.91  # shipped model, trained on these mails (0.917)
-HELD_OUT_MACRO_F1 = 0.89  # each writer measured with a model trained without them (0.901)
-HELD_OUT_MISSED = 0.01  # share of urgent mails called non-urgent, writer held out (3 of 500)
+# (13 writers, 1,606 mails, since w10 and w11 joined on 5 December: their mails are harder
+# than the first eleven writers', 0.83 macro-F1 each held out)
+WRITERS_MACRO_F1 = 0.90  # shipped model, trained on these mails (0.907)
+HELD_OUT_MACRO_F1 = 0.88  # each writer measured with a model trained without them (0.891)
+HELD_OUT_MISSED = 0.01  # share of urgent mails called non-urgent, writer held out (2 of 612)
 HARD = ("trap", "negat", "past", "quoted", "sarcas", "figurative", "capitals", "typo",
         "long", "forward", "no subject", "third party", "must not", "'just now'", "'right now'")
 
