@@ -43,6 +43,8 @@ ROOMS: dict[str, tuple[str, ...]] = {
     "authlib": ("maildesk/mail/oauth.py",),
     "prometheus_client": ("maildesk/metrics.py",),
     "numpy": ("maildesk/triage/model.py",),
+    "sklearn": ("maildesk/triage/model.py",),  # training the second opinion only
+    "scipy": ("maildesk/triage/model.py",),  # scikit-learn's sparse matrices, the same
     "argon2": ("maildesk/web/auth.py",),
     "aiosmtpd": ("maildesk_demo/",),
     "pymap": ("maildesk_demo/",),

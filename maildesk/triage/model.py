@@ -68,7 +68,7 @@ def _key(gram: str) -> int:
 
 @dataclass(frozen=True)
 class Model:
-    weights: dict[str, float]  # 4-gram -> its weight in the regression (ten-thousandths)
+    weights: dict[str, float]  # 4-gram -> its weight in the regression (4 decimals)
     threshold: float = DEFAULT_THRESHOLD
     bias: float = 0.0  # the regression's intercept
     # The same weights as two arrays, sorted by key (see _key), for the fast path of score;
