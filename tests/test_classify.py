@@ -111,6 +111,9 @@ def test_indic_words_keep_their_vowel_signs() -> None:
     "বারিতে আগুন লেগেছে, লোক আটকে আছে, তারাতারি আসুন",
     "bari te agun legeche, lok atke ache, taratari asun",
     "इमारतीला आग लागली आहे, लोक आत अडकले आहेत, लवकर या",
+    # a boy on the roof's edge says he will jump, in Bengali and in Banglish
+    "পাশের বাড়ির ছেলেটা ছাদের কার্নিশে বসে আছে, বলছে লাফিয়ে পড়বে",
+    "pasher barir chele ta chhader kinare bose ache, bolche jhap debe",
 ])
 def test_the_same_emergency_in_every_script_and_spelling(rules: Rules, text: str) -> None:
     assert urgency(rules, text) == "urgent"
@@ -246,6 +249,17 @@ def test_contexts_carry_into_following_sentences(tmp_path: Path) -> None:
     assert classify(r, "", "Last year. Calm. Fire.").urgency == "urgent"  # carry exhausted
     assert classify(r, "", "Last year.\n\nFire.").urgency == "urgent"  # not past a paragraph
     assert classify(r, "", "Last year. Fire right now.").urgency == "urgent"  # now ends it
+
+
+def test_an_abbreviation_does_not_end_a_sentence(tmp_path: Path) -> None:
+    r = small_rules(tmp_path, """
+        phrases:
+          urgent: {en: ["locked + inside"]}
+    """)
+    # the title, the time and the initials keep "locked ... inside" in one sentence
+    assert urgency(r, "They locked Mr. Kamble, aged 68, inside at 2 p.m. today") == "urgent"
+    assert urgency(r, "S.I. Rao locked the Dr. Smt. Roy case file inside") == "urgent"
+    assert urgency(r, "They locked the gate. Nobody is inside.") == "non_urgent"  # a real end
 
 
 # --- traps -------------------------------------------------------------------------------

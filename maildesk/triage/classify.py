@@ -66,6 +66,12 @@ _ITEMS = re.compile(rf"{WORD}|[,;:()\"/]|(?<=\s)-+(?=\s)|\n[ \t\r]*\n|[.!?]+")
 _CLAUSE, _SENTENCE_END, _BLANK_LINE = 1, 2, 3
 _MARKS = dict.fromkeys(',;:()"/-', _CLAUSE) | dict.fromkeys(".!?", _SENTENCE_END) | {
     "\n": _BLANK_LINE}  # an item's first character -> its kind (words are not listed)
+# A full stop after these (and after a single Latin letter: "p.m.", "S.I.", "P.S.") shortens
+# a word; it does not end the sentence, or "locked Mr. Kamble inside" would be cut in two.
+_ABBREVIATIONS = frozenset(
+    "mr mrs ms dr smt shri sri sh km kum prof sr jr st rd no nos rs approx ltd pvt co vs "
+    "hon insp const asst dy addl sec flt bldg nr opp ph mob tel".split()) | frozenset(
+    "डॉ श्री श्रीमती कु सं".split())
 _REPLY_HEADER = re.compile(
     r"^\s*(?:-{2,}\s*original message\s*-{2,}"
     r"|on\b.{0,300}\bwrote:"
@@ -156,6 +162,10 @@ def _words(parts: list[tuple[str, int]], normalised: list[str]) -> _Words:
                 add_sentence(sid)
             elif kind == _CLAUSE:  # the next word starts a clause
                 breaks.append(len(tokens))
+            elif (item == "." and open_sentence
+                  and (tokens[-1] in _ABBREVIATIONS
+                       or (len(tokens[-1]) == 1 and tokens[-1].isascii()))):
+                continue  # an abbreviation's full stop
             else:
                 open_sentence = False
                 if kind == _BLANK_LINE:
