@@ -262,6 +262,40 @@ def test_an_abbreviation_does_not_end_a_sentence(tmp_path: Path) -> None:
     assert urgency(r, "They locked the gate. Nobody is inside.") == "non_urgent"  # a real end
 
 
+def test_lines_typed_without_full_stops_are_sentences(tmp_path: Path) -> None:
+    r = small_rules(tmp_path, """
+        contexts:
+          long_ago:
+            past: true
+            carry: 0
+            factors: {urgent: 0.1}
+            phrases: {en: ["last month"]}
+        now:
+          phrases: {en: ["now": 1]}
+        phrases:
+          urgent: {en: ["snatched": 6]}
+    """)
+    # one "now" on another line must not make last month's snatching present
+    phone = "last month my phone was snatched\nthe shop called\nnow i got it back thanks"
+    assert urgency(r, phone) == "non_urgent"
+    # prose wrapped at 72 columns keeps its sentences across lines
+    wrapped = "Last month, they say. The man snatched\nthe bag now. He ran.\nThen.\nOk."
+    assert urgency(r, wrapped) == "urgent"
+
+
+def test_a_harm_of_two_parts_is_negated_by_either(tmp_path: Path) -> None:
+    r = small_rules(tmp_path, """
+        negation:
+          before: {en: ["not"]}
+        harm:
+          fire_gas_collapse: {en: ["current + struck"]}
+        phrases:
+          semi_urgent: {en: [wire]}
+    """)
+    assert "current" in " ".join(classify(r, "", "current struck a boy").reasons)
+    assert "harm" not in " ".join(classify(r, "", "the current has not struck anyone").reasons)
+
+
 # --- traps -------------------------------------------------------------------------------
 
 @pytest.mark.parametrize(("subject", "text"), [

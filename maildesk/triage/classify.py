@@ -63,6 +63,11 @@ MAX_REASONS = 12  # phrase reasons shown; the summary line is always added
 # One scan of a part's normalised text finds its words, the marks that end a clause (, ; : ( )
 # " / and a dash between spaces) and the ends of sentences (. ! ? and blank lines).
 _ITEMS = re.compile(rf"{WORD}|[,;:()\"/]|(?<=\s)-+(?=\s)|\n[ \t\r]*\n|[.!?]+")
+# Mail typed on a phone often ends each sentence with a line break and no full stop: where
+# line breaks far outnumber the marks that end sentences, each line is a sentence (else one
+# "abhi" on the last line would make every line of the mail "now").
+_LINE_END = re.compile(r"(?<!\n)[ \t\r]*\n(?![ \t\r]*\n)")
+_STOPS = re.compile(r"[.!?।]")
 _CLAUSE, _SENTENCE_END, _BLANK_LINE = 1, 2, 3
 _MARKS = dict.fromkeys(',;:()"/-', _CLAUSE) | dict.fromkeys(".!?", _SENTENCE_END) | {
     "\n": _BLANK_LINE}  # an item's first character -> its kind (words are not listed)
@@ -149,6 +154,9 @@ def _words(parts: list[tuple[str, int]], normalised: list[str]) -> _Words:
         pid += 1
         start = len(tokens)
         open_sentence = False  # a sentence with words has begun and not ended
+        lines = norm.count("\n")
+        if lines >= 2 and len(_STOPS.findall(norm)) * 2 < lines:
+            norm = _LINE_END.sub(" .\n", norm)
         for item in _ITEMS.findall(norm):
             kind = kind_of(item[0])
             if kind is None:  # a word
@@ -356,7 +364,8 @@ def _listed(matches: Iterable[Match], tokens: list[str], where: list[int]) -> st
 def _harms(rules: Rules, found: list[Match], kept: list[Match], tokens: list[str],
            where: list[int], sentence: list[int],
            contexts: dict[int, list[tuple[str, Match]]],
-           negated_by: Callable[[Match], Match | None]
+           negated_by: Callable[[Match], Match | None],
+           parts_of: dict[Match, list[Match]]
            ) -> tuple[list[tuple[str, str]], list[tuple[str, str]], list[tuple[str, str]]]:
     """The categories of harm the mail touches, who is at risk, and the semi-urgent concerns
     it touches, each as (name, words shown).
@@ -384,7 +393,9 @@ def _harms(rules: Rules, found: list[Match], kept: list[Match], tokens: list[str
         if traps[match.start] or traps[match.end - 1] or (
                 not match.phrase.parts and any(traps[match.start:match.end])):
             continue
-        if kind != "who" and negated_by(match) is not None:
+        # an "a + b" harm is negated when any of its parts is: "current nahi laga"
+        if kind != "who" and any(negated_by(part) is not None
+                                 for part in parts_of.get(match, (match,))):
             continue
         ends = {context for context, _ in contexts.get(sentence[match.start], ())}
         if kind != "who" and ends & set(rules.harm_ends):
@@ -505,7 +516,9 @@ def _negation(rules: Rules, found: _Found) -> Callable[[Match], Match | None]:
     nothing."""
     sentence, clause, n = found.info.sentence, found.clause, len(found.info.tokens)
     inside = bytearray(n)
-    for match in (*found.kept, *found.used_parts, *found.harm_found):
+    # an "a + b" match covers the words between its parts too: only its parts are marked
+    harms = [m for m in found.harm_found if m not in found.shown_as]
+    for match in (*found.kept, *found.used_parts, *harms):
         if match.phrase.kind in _CONTENT or match.phrase.kind in ("trap", "part", "harm",
                                                                    "concern"):
             for i in range(match.start, match.end):
@@ -682,7 +695,8 @@ def _by_rules(rules: Rules, parts: list[tuple[str, int]], normalised: list[str]
     reasons, urgent = _phrase_reasons(rules, found, scored, by_kind["urgent"])
     semi = urgent + by_kind["semi_urgent"] - by_kind["non_urgent"]
     harms, at_risk, concerns = _harms(rules, found.harm_found, found.kept, info.tokens,
-                                      info.where, info.sentence, contexts, negated_by)
+                                      info.where, info.sentence, contexts, negated_by,
+                                      found.shown_as)
     if harms:  # one line for the harms, one for who is at risk: they come first
         first = ["harm: " + _named(harms)]
         if at_risk:
