@@ -143,10 +143,7 @@ def _record_some(desk: Desk, station: Station, waiting: list[tuple[int, str]],
     with store.transaction():
         started = time.monotonic()
         with store.files_synced_at_end():  # attachments too, before the commit
-            # A backlog's transaction ends early when the outbox waits: acknowledgements
-            # flow while the intake goes on, instead of after it.
-            while waiting and (not outcomes or (time.monotonic() - started < GROUP_SECONDS
-                                                and not store.others_waiting())):
+            while waiting and (not outcomes or time.monotonic() - started < GROUP_SECONDS):
                 uid, sha = waiting.pop(0)
                 outcomes.append(take_mail(desk, station.code, mails[uid], uid, uidvalidity,
                                           sha, sizes.get(uid) if sizes else None,

@@ -82,10 +82,6 @@ class FairLock:
                 self._owner = None
                 self._cond.notify_all()
 
-    def others_waiting(self) -> bool:
-        """Whether another thread waits for the lock (a hint, read without taking it)."""
-        return bool(self._queue)
-
     def __enter__(self) -> FairLock:
         self.acquire()
         return self
@@ -190,10 +186,6 @@ class Store:
 
     def now(self) -> str:
         return to_iso(self.clock.now())
-
-    def others_waiting(self) -> bool:
-        """Whether another thread waits to write (a long transaction may end early for it)."""
-        return self.lock.others_waiting()
 
     @contextmanager
     def transaction(self) -> Iterator[Store]:
