@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import json
 import logging
 import sys
@@ -110,6 +111,9 @@ def run(ctx: click.Context) -> None:
     from maildesk.daemon import run_daemon
 
     config = _config(ctx)
+    # What start-up loaded (configuration, policy, model) lives as long as the daemon: kept
+    # out of the collector's full walks, which would pause the event loop each time.
+    gc.freeze()
     daemon = run_daemon(config, ctx.obj["config"])
     if config.web.in_daemon:
         from maildesk.web.server import serve_beside
