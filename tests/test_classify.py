@@ -296,6 +296,43 @@ def test_a_harm_of_two_parts_is_negated_by_either(tmp_path: Path) -> None:
     assert "harm" not in " ".join(classify(r, "", "the current has not struck anyone").reasons)
 
 
+def test_signals_contexts_and_traps_take_whole_alternatives(tmp_path: Path) -> None:
+    """"a b / c d" is either whole phrase in every section, not only in the phrase lists:
+    "a b|c d" would be the three words a, b-or-c, d."""
+    r = small_rules(tmp_path, """
+        now:
+          phrases: {en: ["right now / at this moment"]}
+        contexts:
+          joke: {carry: 0, factors: {urgent: 0.1}, phrases: {en: ["just kidding / only joking"]}}
+        traps:
+          en: ["killed the room / killed it"]
+        phrases:
+          urgent: {en: [{killed: 4}]}
+    """)
+    assert classify(r, "", "He killed a man at this moment").urgency == "urgent"
+    assert classify(r, "", "He killed a man, only joking").urgency == "non_urgent"
+    assert classify(r, "", "The speaker killed the room").urgency == "non_urgent"
+    assert classify(r, "", "He killed a man").urgency != "urgent"
+
+
+@pytest.mark.parametrize(("text", "expected"), [
+    ("someone caught hold of the girl near the bus stop", "urgent"),
+    ("they took the child away in a car", "urgent"),
+    ("see who saves you now", "urgent"),
+    ("jeena nahi chahti ab", "urgent"),
+    ("naale me gir gaya bachcha", "urgent"),
+    ("মরে যাব আমি", "urgent"),
+    ("mere khate se 7500 chale gaye", "semi_urgent"),
+    ("kal raat ghar ka taala toda kisi ne", "semi_urgent"),
+    ("meri behen ghar se nikal gayi", "semi_urgent"),
+])
+def test_the_policy_spells_its_alternatives_whole(rules: Rules, text: str, expected: str
+                                                  ) -> None:
+    """Phrases once written "x y|z w", which matched neither spelling: each alone was
+    non-urgent before."""
+    assert urgency(rules, text) == expected
+
+
 # --- traps -------------------------------------------------------------------------------
 
 @pytest.mark.parametrize(("subject", "text"), [

@@ -409,7 +409,13 @@ class _Builder:
 
     def add(self, kind: str, language: str, text: str, weight: float, line: int,
             scope: str = "", whole: int = -1, part: int = 0) -> int:
-        """One phrase of one word sequence (with | alternatives and ...) into the trie."""
+        """One phrase of one word sequence (with | alternatives and ...) into the trie; "a / b"
+        adds each whole phrase (the signals, contexts and traps are written so too)."""
+        if EITHER in text:
+            for alternative in text.split(EITHER):
+                index = self.add(kind, language, alternative.strip(), weight, line, scope,
+                                 whole, part)
+            return index
         fail = self.reader.fail
         variants, slots = _spellings(text, kind not in WHOLE_WORD_KINDS)
         if not variants:
